@@ -1,0 +1,25 @@
+# Stealing self-supervised encoders through their API, and defending them.
+# Reproduces Dziedzic et al., ICML 2022. The default target builds paper_figures/.
+
+
+# config.yaml is the default; a config given with --configfile replaces it whole
+# (merging two victim or budget lists would run what neither file asks for).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
+
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/victim.smk"
+include: "rules/dump.smk"
+include: "rules/extract.smk"
+include: "rules/probe.smk"
+include: "rules/paper_figures.smk"
+
+
+rule paper_figures:
+    input:
+        paper_figure_outputs(),
+    default_target: True

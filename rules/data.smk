@@ -1,0 +1,15 @@
+# Stage 1: datasets. The only rule that downloads; it tries local mirrors first.
+
+
+rule prepare_dataset:
+    output:
+        prepared("{dataset}"),
+    params:
+        options=lambda wildcards: config["datasets"][wildcards.dataset],
+    log:
+        "logs/prepare_dataset/{dataset}.log",
+    benchmark:
+        "results/benchmarks/prepare_dataset/{dataset}.tsv"
+    localrule: True
+    script:
+        "../workflow_scripts/prepare_dataset.py"

@@ -1,0 +1,24 @@
+# Stage 4: extraction. One job per (victim, method, loss, query set, budget); the
+# inputs are the victim's answers and the attacker's own query images, nothing else.
+
+
+rule extract:
+    input:
+        dump="results/dumps/{victim}/{query_set}.h5",
+        dataset=lambda wildcards: prepared(config["query_sets"][wildcards.query_set]["dataset"]),
+    output:
+        encoder="results/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/encoder.pt",
+        train_log="results/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/train_log.tsv",
+    params:
+        backbone=lambda wildcards: stolen_backbone(wildcards.victim),
+        loss_options=lambda wildcards: EXTRACTION["loss_options"][wildcards.loss],
+        epochs=EXTRACTION["epochs"],
+        weight_decay=EXTRACTION.get("weight_decay", 0.0),
+        seed=config["seed"],
+    threads: config["threads"]["extract"]
+    log:
+        "logs/extract/{victim}/{method}/{loss}/{query_set}/{budget}.log",
+    benchmark:
+        "results/benchmarks/extract/{victim}/{method}/{loss}/{query_set}/{budget}.tsv"
+    script:
+        "../workflow_scripts/extract.py"

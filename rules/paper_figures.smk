@@ -1,0 +1,54 @@
+# Stage 6: the paper's outputs. Collecting, tabulating and plotting are separate rules,
+# so a figure setting reruns only the figure.
+
+
+rule collect_probes:
+    input:
+        victim="results/probes/{downstream}/victim/{victim}.json",
+        random_init="results/probes/{downstream}/random_init/{victim}.json",
+        raw_pixels="results/probes/{downstream}/raw_pixels.json",
+        stolen=lambda wildcards: stolen_probes(wildcards.victim, wildcards.downstream),
+    output:
+        "results/tables/{victim}/{downstream}/probes.csv",
+    log:
+        "logs/collect_probes/{victim}/{downstream}.log",
+    benchmark:
+        "results/benchmarks/collect_probes/{victim}/{downstream}.tsv"
+    localrule: True
+    script:
+        "../workflow_scripts/collect_probes.py"
+
+
+rule stolen_accuracy_table:
+    input:
+        "results/tables/{victim}/{downstream}/probes.csv",
+    output:
+        csv="paper_figures/{victim}/{downstream}/stolen_accuracy.csv",
+        markdown="paper_figures/{victim}/{downstream}/stolen_accuracy.md",
+    log:
+        "logs/stolen_accuracy_table/{victim}/{downstream}.log",
+    benchmark:
+        "results/benchmarks/stolen_accuracy_table/{victim}/{downstream}.tsv"
+    localrule: True
+    script:
+        "../workflow_scripts/stolen_accuracy_table.py"
+
+
+rule accuracy_vs_queries_figure:
+    input:
+        "results/tables/{victim}/{downstream}/probes.csv",
+    output:
+        report(
+            "paper_figures/{victim}/{downstream}/accuracy_vs_queries.png",
+            caption="../report/accuracy_vs_queries.rst",
+            category="Stolen accuracy",
+        ),
+    params:
+        style=config["paper_figures"].get("figure", {}),
+    log:
+        "logs/accuracy_vs_queries_figure/{victim}/{downstream}.log",
+    benchmark:
+        "results/benchmarks/accuracy_vs_queries_figure/{victim}/{downstream}.tsv"
+    localrule: True
+    script:
+        "../workflow_scripts/accuracy_vs_queries_figure.py"

@@ -1,0 +1,255 @@
+"""Datasets: preparation (the only code that downloads), loading, and index sets.
+
+A dataset is prepared once into ``<root>`` by the workflow's data rule, which writes
+``<root>/prepared.json`` last; every consumer calls :func:`load_split` on that root and
+never downloads. Images are returned as uint8 tensors (N, C, H, W) and int64 labels,
+so batches can be augmented and fed to a model without per-image Python work.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.datasets import FashionMNIST
+from torchvision.datasets.utils import check_integrity
+
+from .io import atomic_path, file_sha256, read_json, write_json
+
+TORCHVISION_DATASETS = {"fashion_mnist": FashionMNIST}
+KNOWN_DATASETS = ("fashion_mnist", "synthetic")
+MANIFEST = "prepared.json"
+
+
+class DatasetUnavailableError(RuntimeError):
+    """Neither a local mirror nor the download produced the dataset."""
+
+
+# --------------------------------------------------------------------------- synthetic
+def make_synthetic(
+    seed: int,
+    n_train: int,
+    n_test: int,
+    image_size: int = 28,
+    channels: int = 1,
+    num_classes: int = 10,
+) -> dict[str, np.ndarray]:
+    """Small labelled images with class structure a conv net can learn, from a seed.
+
+    Each class has a prototype made of a few Gaussian blobs; an image is its class
+    prototype shifted by up to 3 pixels, rescaled in contrast and corrupted by noise.
+    """
+    rng = np.random.default_rng(seed)
+    grid = np.arange(image_size)
+    yy, xx = np.meshgrid(grid, grid, indexing="ij")
+    prototypes = np.zeros((num_classes, channels, image_size, image_size))
+    for c in range(num_classes):
+        for _ in range(4):
+            cy, cx = rng.uniform(4, image_size - 4, size=2)
+            width = rng.uniform(1.5, 4.0)
+            weight = rng.uniform(0.5, 1.0) * rng.choice([-1.0, 1.0])
+            blob = weight * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * width**2))
+            prototypes[c] += blob * rng.uniform(0.5, 1.0, size=(channels, 1, 1))
+    prototypes -= prototypes.min(axis=(1, 2, 3), keepdims=True)
+    prototypes /= prototypes.max(axis=(1, 2, 3), keepdims=True)
+
+    def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = rng.permutation(np.arange(n) % num_classes)
+        images = np.empty((n, channels, image_size, image_size), dtype=np.uint8)
+        for i, label in enumerate(labels):
+            shift = rng.integers(-3, 4, size=2)
+            image = np.roll(prototypes[label], tuple(shift), axis=(1, 2))
+            image = image * rng.uniform(0.7, 1.3) + rng.normal(0, 0.12, size=image.shape)
+            images[i] = np.clip(image * 255, 0, 255).astype(np.uint8)
+        return images, labels.astype(np.int64)
+
+    train_images, train_labels = sample(n_train)
+    test_images, test_labels = sample(n_test)
+    return {
+        "train_images": train_images,
+        "train_labels": train_labels,
+        "test_images": test_images,
+        "test_labels": test_labels,
+    }
+
+
+# --------------------------------------------------------------------------- preparation
+def prepare_dataset(name: str, root: str | Path, options: dict) -> dict:
+    """Prepare dataset ``name`` under ``root`` and write its manifest; return it.
+
+    ``options`` is the dataset's config block: for torchvision datasets ``mirrors``
+    (local folders holding torchvision's file names, checked against its MD5s) and
+    ``download`` (bool); for ``synthetic`` the generator's sizes and seed.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    if name == "synthetic":
+        arrays = make_synthetic(
+            seed=options["seed"],
+            n_train=options["n_train"],
+            n_test=options["n_test"],
+            image_size=options.get("image_size", 28),
+            channels=options.get("channels", 1),
+            num_classes=options.get("num_classes", 10),
+        )
+        target = root / "synthetic.npz"
+        with atomic_path(target) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+        files = {target.name: file_sha256(target)}
+        source = f"generated (seed {options['seed']})"
+    elif name in TORCHVISION_DATASETS:
+        source = _prepare_torchvision(TORCHVISION_DATASETS[name], root, options)
+        files = {}
+    else:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(KNOWN_DATASETS)}")
+
+    splits = {}
+    for split in ("train", "test"):
+        images, labels = _load(name, root, split)
+        splits[split] = {"n": int(images.shape[0]), "shape": list(images.shape[1:]), "classes": int(labels.max()) + 1}
+    manifest = {"dataset": name, "source": source, "splits": splits, "files": files}
+    write_json(root / MANIFEST, manifest)
+    return manifest
+
+
+# torchvision checks the MD5 of the .gz files it downloads. Re-packaged mirrors
+# (Debian's dataset-fashion-mnist rewrites the gzip headers) hold the same bytes under a
+# different .gz MD5, so a mirror file is also accepted when its decompressed content
+# matches the upstream MD5 of the decompressed file (as published by Fashion-MNIST).
+DECOMPRESSED_MD5 = {
+    "FashionMNIST": {
+        "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+        "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+        "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+        "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+    }
+}
+
+
+def _decompressed_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _verified(candidate: Path, gz_md5: str, raw_md5: str | None) -> bool:
+    if candidate.suffix == ".gz" and check_integrity(candidate, gz_md5):
+        return True
+    try:
+        return raw_md5 is not None and _decompressed_md5(candidate) == raw_md5
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return False
+
+
+def _prepare_torchvision(cls: type, root: Path, options: dict) -> str:
+    """Decompress verified files from the first mirror that has them; download the rest."""
+    raw = root / cls.__name__ / "raw"
+    mirrors = [Path(m) for m in options.get("mirrors", [])]
+    raw_md5s = DECOMPRESSED_MD5.get(cls.__name__, {})
+    problems: list[str] = []
+    used: list[str] = []
+    for filename, gz_md5 in cls.resources:
+        filename = Path(filename).name
+        stem = Path(filename).stem
+        if _raw_file_ok(raw / stem, raw_md5s.get(stem)):
+            continue
+        for mirror in mirrors:
+            # A mirror may hold the .gz torchvision downloads or the decompressed file.
+            candidates = [mirror / filename, mirror / stem]
+            found = [c for c in candidates if c.exists()]
+            if not found:
+                problems.append(f"{mirror / filename}: not found")
+                continue
+            candidate = found[0]
+            if not _verified(candidate, gz_md5, raw_md5s.get(stem)):
+                problems.append(f"{candidate}: checksum differs from torchvision's (corrupt or wrong file)")
+                continue
+            raw.mkdir(parents=True, exist_ok=True)
+            opener = gzip.open if candidate.suffix == ".gz" else open
+            with atomic_path(raw / stem) as tmp, opener(candidate, "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            used.append(str(mirror))
+            break
+    if all(_raw_file_ok(raw / Path(f).stem, raw_md5s.get(Path(f).stem)) for f, _ in cls.resources):
+        return "mirror: " + ", ".join(sorted(set(used))) if used else "already prepared"
+    if options.get("download", True):
+        try:
+            cls(str(root), train=True, download=True)
+            return "downloaded by torchvision"
+        except Exception as err:  # URLError, RuntimeError (checksum), OSError...
+            problems.append(f"download from {', '.join(cls.mirrors)} failed: {err}")
+    else:
+        problems.append("download disabled in config (download: false)")
+    raise DatasetUnavailableError(
+        f"dataset {cls.__name__} is not available under {root}.\n"
+        + "\n".join(f"  - {p}" for p in problems)
+        + "\nFix it either way:\n"
+        "  1. put torchvision's files (" + ", ".join(Path(f).name for f, _ in cls.resources) + ") in a local "
+        "folder and list it under the dataset's `mirrors` in the config; on Debian/Ubuntu "
+        "`apt-get install dataset-fashion-mnist` provides /usr/share/datasets/fashion-mnist;\n"
+        "  2. or run the data rule on a machine with internet access and `download: true`."
+    )
+
+
+def _raw_file_ok(path: Path, raw_md5: str | None) -> bool:
+    if not path.exists():
+        return False
+    return raw_md5 is None or _decompressed_md5(path) == raw_md5
+
+
+# --------------------------------------------------------------------------- loading
+def _load(name: str, root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if split not in ("train", "test"):
+        raise ValueError(f"unknown split {split!r}; known: train, test")
+    if name == "synthetic":
+        with np.load(root / "synthetic.npz") as arrays:
+            return torch.from_numpy(arrays[f"{split}_images"]), torch.from_numpy(arrays[f"{split}_labels"])
+    dataset = TORCHVISION_DATASETS[name](str(root), train=split == "train", download=False)
+    images = dataset.data
+    if images.ndim == 3:  # grey datasets come as (N, H, W)
+        images = images.unsqueeze(1)
+    return images.contiguous(), torch.as_tensor(dataset.targets, dtype=torch.int64)
+
+
+def load_split(root: str | Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (uint8, N x C x H x W) and labels of a prepared dataset's split."""
+    root = Path(root)
+    manifest_path = root / MANIFEST
+    if not manifest_path.exists():
+        raise DatasetUnavailableError(f"{root} is not a prepared dataset (no {MANIFEST}); run the data rule first")
+    manifest = read_json(manifest_path)
+    images, labels = _load(manifest["dataset"], root, split)
+    expected = manifest["splits"][split]["n"]
+    if images.shape[0] != expected:
+        raise DatasetUnavailableError(f"{root} {split} has {images.shape[0]} images, manifest says {expected}")
+    return images, labels
+
+
+def index_range(n: int, start: int = 0, stop: int | None = None, exclude_last: int = 0) -> np.ndarray:
+    """Indices start..stop of a split of n images, minus its last ``exclude_last``.
+
+    The paper's query pool is ``index_range(n_test, exclude_last=1000)`` and the probe's
+    test set the last 1,000 test images, so no query is ever a test image.
+    """
+    end = n - exclude_last if stop is None else min(stop, n - exclude_last)
+    if not 0 <= start < end:
+        raise ValueError(f"empty index range: start {start}, stop {stop}, exclude_last {exclude_last}, n {n}")
+    return np.arange(start, end)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float in [0, 1]."""
+    return images.float().div_(255.0)
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """[0, 1] -> [-1, 1], the input scale every encoder here sees."""
+    return images * 2.0 - 1.0

@@ -1,0 +1,62 @@
+"""Seeding, threads and logging shared by every workflow script."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import sys
+from typing import Iterator
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a torch generator for explicit sampling."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def configure_torch(threads: int) -> torch.device:
+    """Fix the thread count (CPU results depend on it) and pick the device.
+
+    Deterministic algorithms make two CPU runs with the same config and seed give the
+    same numbers.
+    """
+    torch.set_num_threads(max(1, int(threads)))
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@contextlib.contextmanager
+def logged_to(log_path: str | None) -> Iterator[logging.Logger]:
+    """Send stdout, stderr (tqdm bars, tracebacks) and a logger to the rule's log file."""
+    logger = logging.getLogger("sslsteal")
+    logger.setLevel(logging.INFO)
+    if log_path is None:
+        handler = logging.StreamHandler(sys.stderr)
+        logger.addHandler(handler)
+        try:
+            yield logger
+        finally:
+            logger.removeHandler(handler)
+        return
+    os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+    with open(log_path, "w", buffering=1) as log_file:
+        handler = logging.StreamHandler(log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        old_out, old_err = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = log_file
+        try:
+            yield logger
+        except BaseException:
+            logger.exception("job failed")
+            raise
+        finally:
+            sys.stdout, sys.stderr = old_out, old_err
+            logger.removeHandler(handler)

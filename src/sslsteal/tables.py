@@ -1,0 +1,94 @@
+"""Paper outputs: probe results -> tables (CSV, Markdown) and figures (seaborn)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files; no display on clusters or CI
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from .io import atomic_path, read_json  # noqa: E402
+
+BASELINES = ("victim", "random_init", "raw_pixels")
+
+
+def collect(paths: list[str | Path]) -> pd.DataFrame:
+    """One row per probe JSON."""
+    rows = [read_json(p) for p in paths]
+    if not rows:
+        raise ValueError("no probe results to collect")
+    return pd.DataFrame(rows)
+
+
+def stolen_accuracy_table(probes: pd.DataFrame) -> pd.DataFrame:
+    """Victim, random-init and raw-pixel rows, then every stolen copy, each with its
+    accuracy, its ratio to the victim and the share of the victim's gain over random
+    init it recovers: (stolen - random) / (victim - random)."""
+    baseline = {}
+    for kind in BASELINES:
+        rows = probes[probes["encoder"] == kind]
+        if len(rows) != 1:
+            raise ValueError(f"expected exactly one {kind} probe, found {len(rows)}")
+        baseline[kind] = float(rows["accuracy"].iloc[0])
+    stolen = probes[probes["encoder"] == "stolen"].sort_values(["method", "loss", "query_set", "budget"])
+    table = pd.concat([probes[probes["encoder"] == k] for k in BASELINES] + [stolen], ignore_index=True)
+    columns = ["encoder", "method", "loss", "query_set", "budget", "accuracy"]
+    table = table.reindex(columns=columns)
+    table["ratio_to_victim"] = table["accuracy"] / baseline["victim"]
+    gain = baseline["victim"] - baseline["random_init"]
+    table["gain_recovered"] = (table["accuracy"] - baseline["random_init"]) / gain if gain != 0 else float("nan")
+    table["budget"] = table["budget"].astype("Int64")
+    return table
+
+
+def loss_by_budget(table: pd.DataFrame) -> pd.DataFrame:
+    """Stolen accuracy (%) with losses as rows and budgets as columns."""
+    stolen = table[table["encoder"] == "stolen"]
+    pivot = stolen.pivot_table(index="loss", columns="budget", values="accuracy", aggfunc="first") * 100
+    pivot.columns = [f"{b} queries" for b in pivot.columns]
+    return pivot.round(1)
+
+
+def write_table(table: pd.DataFrame, csv_path: str | Path, markdown_path: str | Path, title: str) -> None:
+    with atomic_path(csv_path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+    shown = table.copy()
+    shown["accuracy"] = (shown["accuracy"] * 100).round(1)
+    shown["ratio_to_victim"] = shown["ratio_to_victim"].round(3)
+    shown["gain_recovered"] = shown["gain_recovered"].round(3)
+    shown = shown.rename(columns={"accuracy": "accuracy (%)"}).fillna("")
+    text = (
+        f"# {title}\n\n## Every probe\n\n{shown.to_markdown(index=False)}\n\n"
+        f"## Stolen accuracy (%), loss x budget\n\n{loss_by_budget(table).to_markdown()}\n"
+    )
+    with atomic_path(markdown_path) as tmp:
+        tmp.write_text(text)
+
+
+def accuracy_vs_queries(table: pd.DataFrame, path: str | Path, title: str, style: dict) -> None:
+    """Stolen accuracy vs number of queries, one line per loss; baselines as lines."""
+    sns.set_theme(style=style.get("theme", "whitegrid"), context=style.get("context", "paper"))
+    fig, ax = plt.subplots(figsize=tuple(style.get("size", (5.0, 3.6))))
+    stolen = table[table["encoder"] == "stolen"].copy()
+    stolen["accuracy (%)"] = stolen["accuracy"] * 100
+    stolen["budget"] = stolen["budget"].astype(int)
+    sns.lineplot(data=stolen, x="budget", y="accuracy (%)", hue="loss", style="loss", markers=True, dashes=False, ax=ax)
+    lines = {"victim": ("victim", "-", "black"), "random_init": ("random init", ":", "grey"), "raw_pixels": ("raw pixels", "--", "tab:brown")}
+    for kind, (label, linestyle, colour) in lines.items():
+        value = table.loc[table["encoder"] == kind, "accuracy"]
+        if len(value):
+            ax.axhline(float(value.iloc[0]) * 100, linestyle=linestyle, color=colour, label=label, linewidth=1.2)
+    if style.get("log_x", True):
+        ax.set_xscale("log")
+    ax.set_xlabel("number of queries (distinct images)")
+    ax.set_ylabel("linear-probe accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize="small", loc="lower right")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=style.get("dpi", 150), format=Path(path).suffix.lstrip("."))
+    plt.close(fig)

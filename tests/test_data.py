@@ -1,0 +1,117 @@
+"""Dataset preparation: a local mirror with matching checksums, the clear error when
+nothing is available, and the synthetic generator. Never downloads."""
+
+import gzip
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+from torchvision.datasets import FashionMNIST
+
+from sslsteal import data
+from sslsteal.data import DatasetUnavailableError, index_range, load_split, make_synthetic, prepare_dataset
+
+
+def idx_images(images: np.ndarray) -> bytes:
+    n, h, w = images.shape
+    return (2051).to_bytes(4, "big") + n.to_bytes(4, "big") + h.to_bytes(4, "big") + w.to_bytes(4, "big") + images.tobytes()
+
+
+def idx_labels(labels: np.ndarray) -> bytes:
+    return (2049).to_bytes(4, "big") + len(labels).to_bytes(4, "big") + labels.astype(np.uint8).tobytes()
+
+
+@pytest.fixture
+def small_mirror(tmp_path, monkeypatch):
+    """A mirror of tiny Fashion-MNIST-format files; torchvision's checksums patched to match."""
+    rng = np.random.default_rng(0)
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    contents = {
+        "train-images-idx3-ubyte": idx_images(rng.integers(0, 255, (12, 28, 28), dtype=np.uint8)),
+        "train-labels-idx1-ubyte": idx_labels(rng.integers(0, 10, 12)),
+        "t10k-images-idx3-ubyte": idx_images(rng.integers(0, 255, (5, 28, 28), dtype=np.uint8)),
+        "t10k-labels-idx1-ubyte": idx_labels(rng.integers(0, 10, 5)),
+    }
+    resources = []
+    for stem, content in contents.items():
+        gz = gzip.compress(content, mtime=0)
+        (mirror / f"{stem}.gz").write_bytes(gz)
+        resources.append((f"{stem}.gz", hashlib.md5(gz).hexdigest()))
+    monkeypatch.setattr(FashionMNIST, "resources", resources)
+    monkeypatch.setattr(FashionMNIST, "mirrors", ["http://127.0.0.1:9/"])  # never reachable
+    raw_md5 = {stem: hashlib.md5(content).hexdigest() for stem, content in contents.items()}
+    monkeypatch.setitem(data.DECOMPRESSED_MD5, "FashionMNIST", raw_md5)
+    return mirror, contents
+
+
+def test_prepare_from_mirror(tmp_path, small_mirror):
+    mirror, contents = small_mirror
+    root = tmp_path / "prepared"
+    manifest = prepare_dataset("fashion_mnist", root, {"mirrors": [str(tmp_path / "absent"), str(mirror)], "download": False})
+    assert manifest["source"] == f"mirror: {mirror}"
+    assert manifest["splits"]["train"]["n"] == 12 and manifest["splits"]["test"]["n"] == 5
+    images, labels = load_split(root, "train")
+    assert images.shape == (12, 1, 28, 28) and images.dtype == torch.uint8
+    expected = np.frombuffer(contents["train-images-idx3-ubyte"][16:], dtype=np.uint8).reshape(12, 28, 28)
+    np.testing.assert_array_equal(images[:, 0].numpy(), expected)
+
+
+def test_repackaged_gzip_accepted_by_content_checksum(tmp_path, small_mirror):
+    """Debian's package re-gzips the files: different .gz MD5, same content."""
+    mirror, contents = small_mirror
+    for stem, content in contents.items():
+        (mirror / f"{stem}.gz").write_bytes(gzip.compress(content, mtime=12345, compresslevel=1))
+    manifest = prepare_dataset("fashion_mnist", tmp_path / "p", {"mirrors": [str(mirror)], "download": False})
+    assert manifest["splits"]["test"]["n"] == 5
+
+
+def test_corrupt_mirror_and_no_download_says_both_fixes(tmp_path, small_mirror):
+    mirror, _ = small_mirror
+    (mirror / "train-images-idx3-ubyte.gz").write_bytes(b"not the right bytes")
+    with pytest.raises(DatasetUnavailableError) as err:
+        prepare_dataset("fashion_mnist", tmp_path / "p", {"mirrors": [str(mirror)], "download": False})
+    message = str(err.value)
+    assert "train-images-idx3-ubyte.gz: checksum differs" in message
+    assert "mirrors" in message and "apt-get install dataset-fashion-mnist" in message
+    assert "internet access" in message
+
+
+def test_failed_download_says_both_fixes(tmp_path, small_mirror):
+    with pytest.raises(DatasetUnavailableError) as err:
+        prepare_dataset("fashion_mnist", tmp_path / "p", {"mirrors": [], "download": True})
+    message = str(err.value)
+    assert "download from http://127.0.0.1:9/ failed" in message
+    assert "dataset-fashion-mnist" in message and "download: true" in message
+
+
+def test_unprepared_root_is_a_clear_error(tmp_path):
+    with pytest.raises(DatasetUnavailableError, match="not a prepared dataset"):
+        load_split(tmp_path, "train")
+
+
+def test_synthetic_is_deterministic_and_learnable_shape():
+    a = make_synthetic(seed=3, n_train=40, n_test=20, image_size=16, num_classes=4)
+    b = make_synthetic(seed=3, n_train=40, n_test=20, image_size=16, num_classes=4)
+    c = make_synthetic(seed=4, n_train=40, n_test=20, image_size=16, num_classes=4)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+    assert not np.array_equal(a["train_images"], c["train_images"])
+    assert a["train_images"].shape == (40, 1, 16, 16) and a["train_images"].dtype == np.uint8
+    assert set(np.unique(a["train_labels"])) == {0, 1, 2, 3}
+
+
+def test_synthetic_classes_are_separable_by_nearest_class_mean():
+    arrays = make_synthetic(seed=0, n_train=400, n_test=200, image_size=16, num_classes=4)
+    x = arrays["train_images"].reshape(400, -1).astype(float)
+    means = np.stack([x[arrays["train_labels"] == c].mean(0) for c in range(4)])
+    test = arrays["test_images"].reshape(200, -1).astype(float)
+    predicted = ((test[:, None] - means[None]) ** 2).sum(-1).argmin(1)
+    assert (predicted == arrays["test_labels"]).mean() > 0.6
+
+
+def test_index_range_holds_out_the_tail():
+    np.testing.assert_array_equal(index_range(10, exclude_last=3), np.arange(7))
+    with pytest.raises(ValueError):
+        index_range(5, exclude_last=5)

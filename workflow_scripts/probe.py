@@ -1,0 +1,59 @@
+"""Linear probe of one encoder on one downstream set. Snakemake rules: probe_*."""
+
+import time
+from pathlib import Path
+
+import torch
+
+from sslsteal.backbones import build_encoder, load_encoder
+from sslsteal.data import load_split
+from sslsteal.io import write_json
+from sslsteal.probe import linear_probe, raw_pixels, representations, subset
+from sslsteal.runtime import configure_torch, logged_to, seed_everything
+
+with logged_to(snakemake.log[0]) as log:
+    started = time.perf_counter()
+    kind = snakemake.params.encoder_kind
+    downstream = snakemake.params.downstream
+    recipe = snakemake.params.recipe
+    seed = snakemake.params.seed
+    device = configure_torch(snakemake.threads)
+    generator = seed_everything(seed)
+    root = Path(snakemake.input.dataset).parent
+    train_images, train_labels = load_split(root, downstream["train_split"])
+    test_images, test_labels = load_split(root, downstream["test_split"])
+    keep = subset(len(train_images), downstream.get("train_size"), seed)
+    train_images, train_labels = train_images[keep], train_labels[keep]
+    if downstream.get("test_last"):
+        test_images, test_labels = test_images[-downstream["test_last"] :], test_labels[-downstream["test_last"] :]
+
+    record = {"encoder": kind, "downstream": snakemake.wildcards.downstream, "seed": seed}
+    if kind == "raw_pixels":
+        train_x, test_x = raw_pixels(train_images), raw_pixels(test_images)
+    else:
+        if kind == "random_init":
+            encoder = build_encoder(snakemake.params.backbone, train_images.shape[1], train_images.shape[-1])
+            record["victim"] = snakemake.wildcards.victim
+        else:
+            encoder, meta = load_encoder(snakemake.input.encoder)
+            for key in ("victim", "method", "loss", "query_set", "budget", "queries", "api_calls", "train_seconds"):
+                if key in meta:
+                    record[key] = meta[key]
+        encoder = encoder.to(device)
+        train_x = representations(encoder, train_images, device=device)
+        test_x = representations(encoder, test_images, device=device)
+    result = linear_probe(
+        train_x,
+        train_labels,
+        test_x,
+        test_labels,
+        epochs=recipe["epochs"],
+        batch_size=recipe["batch_size"],
+        lr=recipe["lr"],
+        weight_decay=recipe.get("weight_decay", 0.0),
+        generator=generator,
+    )
+    record.update(result)
+    record["probe_seconds"] = round(time.perf_counter() - started, 2)
+    write_json(snakemake.output[0], record)
+    log.info("%s probe accuracy on %s: %.4f", kind, snakemake.wildcards.downstream, result["accuracy"])
