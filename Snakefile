@@ -9,8 +9,19 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
-
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    victim="|".join(VICTIMS),
+    dataset="[a-z_]+",
+    method="direct",
+    loss="mse|infonce|softnn|wasserstein",
+    query_set="[A-Za-z0-9_]+",
+    downstream="[A-Za-z0-9_]+",
+    budget=r"\d+",
+
+
 include: "rules/data.smk"
 include: "rules/victim.smk"
 include: "rules/dump.smk"
@@ -20,6 +31,6 @@ include: "rules/paper_figures.smk"
 
 
 rule paper_figures:
+    default_target: True
     input:
         paper_figure_outputs(),
-    default_target: True

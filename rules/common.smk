@@ -1,7 +1,5 @@
-# The hub every rule file uses: config validation, cross-key checks, and the
+# The hub of the workflow. Config validation, cross-key checks, and the
 # functions that turn the config into target paths and per-rule params.
-
-import os
 
 from snakemake.utils import min_version, validate
 
@@ -10,13 +8,6 @@ min_version("9.0")
 
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
-# Scripts import the package from src/ even when it is not pip-installed; the variable
-# is inherited by cluster jobs too.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")) if p
-)
-
-
 DATA_ROOT = config.get("data_root", "data")
 # Split sizes of the real datasets; synthetic sizes come from the config.
 SPLIT_SIZES = {"fashion_mnist": {"train": 60000, "test": 10000}}
@@ -24,7 +15,7 @@ SPLIT_SIZES = {"fashion_mnist": {"train": 60000, "test": 10000}}
 
 def split_size(dataset, split):
     if dataset == "synthetic":
-        return config["datasets"]["synthetic"]["n_" + split]
+        return config["datasets"]["synthetic"][f"n_{split}"]
     return SPLIT_SIZES[dataset][split]
 
 
@@ -38,32 +29,55 @@ def check_config():
     if "synthetic" in datasets:
         for key in ("seed", "n_train", "n_test"):
             if key not in datasets["synthetic"]:
-                config_error(f"datasets.synthetic.{key}", "required for the synthetic dataset")
+                config_error(
+                    f"datasets.synthetic.{key}", "required for the synthetic dataset"
+                )
     for vid, victim in config["victims"].items():
         if victim["dataset"] not in datasets:
-            config_error(f"victims.{vid}.dataset", f"{victim['dataset']!r} is not under datasets: {sorted(datasets)}")
+            config_error(
+                f"victims.{vid}.dataset",
+                f"{victim['dataset']!r} is not under datasets: {sorted(datasets)}",
+            )
     for name, query_set in config["query_sets"].items():
         if query_set["dataset"] not in datasets:
-            config_error(f"query_sets.{name}.dataset", f"{query_set['dataset']!r} is not under datasets")
+            config_error(
+                f"query_sets.{name}.dataset",
+                f"{query_set['dataset']!r} is not under datasets",
+            )
     extraction = config["extraction"]
     for name in extraction["query_sets"]:
         if name not in config["query_sets"]:
-            config_error("extraction.query_sets", f"{name!r} is not defined under query_sets: {sorted(config['query_sets'])}")
+            config_error(
+                "extraction.query_sets",
+                f"{name!r} is not defined under query_sets: {sorted(config['query_sets'])}",
+            )
         pool = query_pool_size(name)
         too_large = [b for b in extraction["budgets"] if b > pool]
         if too_large:
-            config_error("extraction.budgets", f"{too_large} exceed the {pool} images of query set {name!r}")
+            config_error(
+                "extraction.budgets",
+                f"{too_large} exceed the {pool} images of query set {name!r}",
+            )
     for loss in extraction["losses"]:
         if loss not in extraction["loss_options"]:
-            config_error(f"extraction.loss_options.{loss}", "missing (lr, batch_size[, temperature])")
+            config_error(
+                f"extraction.loss_options.{loss}",
+                "missing (lr, batch_size[, temperature])",
+            )
     for name, downstream in config["probe"]["downstream"].items():
         if downstream["dataset"] not in datasets:
-            config_error(f"probe.downstream.{name}.dataset", f"{downstream['dataset']!r} is not under datasets")
+            config_error(
+                f"probe.downstream.{name}.dataset",
+                f"{downstream['dataset']!r} is not under datasets",
+            )
         # No query may be a probe test image (the paper's protocol).
         test_n = split_size(downstream["dataset"], downstream["test_split"])
         test_last = downstream.get("test_last") or test_n
         for qname, query_set in config["query_sets"].items():
-            same = (query_set["dataset"], query_set["split"]) == (downstream["dataset"], downstream["test_split"])
+            same = (query_set["dataset"], query_set["split"]) == (
+                downstream["dataset"],
+                downstream["test_split"],
+            )
             if same and query_set.get("exclude_last", 0) < test_last:
                 config_error(
                     f"query_sets.{qname}.exclude_last",
@@ -71,28 +85,23 @@ def check_config():
                     f"(set exclude_last >= {test_last})",
                 )
     if config["paper_figures"]["downstream"] not in config["probe"]["downstream"]:
-        config_error("paper_figures.downstream", f"not one of probe.downstream: {sorted(config['probe']['downstream'])}")
+        config_error(
+            "paper_figures.downstream",
+            f"not one of probe.downstream: {sorted(config['probe']['downstream'])}",
+        )
 
 
 def query_pool_size(name):
     query_set = config["query_sets"][name]
-    return split_size(query_set["dataset"], query_set["split"]) - query_set.get("exclude_last", 0)
+    return split_size(query_set["dataset"], query_set["split"]) - query_set.get(
+        "exclude_last", 0
+    )
 
 
 check_config()
 
 VICTIMS = sorted(config["victims"])
 EXTRACTION = config["extraction"]
-
-
-wildcard_constraints:
-    victim="|".join(VICTIMS),
-    dataset="[a-z_]+",
-    method="direct",
-    loss="mse|infonce|softnn|wasserstein",
-    query_set="[A-Za-z0-9_]+",
-    downstream="[A-Za-z0-9_]+",
-    budget=r"\d+",
 
 
 # ---------------------------------------------------------------- paths
@@ -131,3 +140,19 @@ def paper_figure_outputs():
         victim=VICTIMS,
         downstream=downstream,
     )
+
+
+def downstream_dataset(wildcards):
+    return prepared(config["probe"]["downstream"][wildcards.downstream]["dataset"])
+
+
+def query_dataset(wildcards):
+    return prepared(config["query_sets"][wildcards.query_set]["dataset"])
+
+
+# Every probe gets the same protocol: only the probe block and the seed.
+PROBE_PARAMS = dict(
+    downstream=lambda wildcards: config["probe"]["downstream"][wildcards.downstream],
+    recipe={k: v for k, v in config["probe"].items() if k != "downstream"},
+    seed=config["seed"],
+)

@@ -4,12 +4,14 @@
 rule prepare_dataset:
     output:
         prepared("{dataset}"),
-    params:
-        options=lambda wildcards: config["datasets"][wildcards.dataset],
     log:
         "logs/prepare_dataset/{dataset}.log",
     benchmark:
         "results/benchmarks/prepare_dataset/{dataset}.tsv"
     localrule: True
+    conda:
+        "../envs/sslsteal.yaml"
+    params:
+        options=lambda wildcards: config["datasets"][wildcards.dataset],
     script:
         "../workflow_scripts/prepare_dataset.py"

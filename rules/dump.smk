@@ -5,15 +5,17 @@
 rule dump_victim:
     input:
         encoder="results/victims/{victim}/encoder.pt",
-        dataset=lambda wildcards: prepared(config["query_sets"][wildcards.query_set]["dataset"]),
+        dataset=query_dataset,
     output:
         dump="results/dumps/{victim}/{query_set}.h5",
-    params:
-        query_set=lambda wildcards: config["query_sets"][wildcards.query_set],
-    threads: config["threads"]["probe"]
     log:
         "logs/dump_victim/{victim}/{query_set}.log",
     benchmark:
         "results/benchmarks/dump_victim/{victim}/{query_set}.tsv"
+    conda:
+        "../envs/sslsteal.yaml"
+    threads: config["threads"]["probe"]
+    params:
+        query_set=lambda wildcards: config["query_sets"][wildcards.query_set],
     script:
         "../workflow_scripts/dump_victim.py"

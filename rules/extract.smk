@@ -5,20 +5,22 @@
 rule extract:
     input:
         dump="results/dumps/{victim}/{query_set}.h5",
-        dataset=lambda wildcards: prepared(config["query_sets"][wildcards.query_set]["dataset"]),
+        dataset=query_dataset,
     output:
         encoder="results/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/encoder.pt",
         train_log="results/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/train_log.tsv",
+    log:
+        "logs/extract/{victim}/{method}/{loss}/{query_set}/{budget}.log",
+    benchmark:
+        "results/benchmarks/extract/{victim}/{method}/{loss}/{query_set}/{budget}.tsv"
+    conda:
+        "../envs/sslsteal.yaml"
+    threads: config["threads"]["extract"]
     params:
         backbone=lambda wildcards: stolen_backbone(wildcards.victim),
         loss_options=lambda wildcards: EXTRACTION["loss_options"][wildcards.loss],
         epochs=EXTRACTION["epochs"],
         weight_decay=EXTRACTION.get("weight_decay", 0.0),
         seed=config["seed"],
-    threads: config["threads"]["extract"]
-    log:
-        "logs/extract/{victim}/{method}/{loss}/{query_set}/{budget}.log",
-    benchmark:
-        "results/benchmarks/extract/{victim}/{method}/{loss}/{query_set}/{budget}.tsv"
     script:
         "../workflow_scripts/extract.py"

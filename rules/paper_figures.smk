@@ -15,6 +15,8 @@ rule collect_probes:
     benchmark:
         "results/benchmarks/collect_probes/{victim}/{downstream}.tsv"
     localrule: True
+    conda:
+        "../envs/sslsteal.yaml"
     script:
         "../workflow_scripts/collect_probes.py"
 
@@ -30,6 +32,8 @@ rule stolen_accuracy_table:
     benchmark:
         "results/benchmarks/stolen_accuracy_table/{victim}/{downstream}.tsv"
     localrule: True
+    conda:
+        "../envs/sslsteal.yaml"
     script:
         "../workflow_scripts/stolen_accuracy_table.py"
 
@@ -43,12 +47,14 @@ rule accuracy_vs_queries_figure:
             caption="../report/accuracy_vs_queries.rst",
             category="Stolen accuracy",
         ),
-    params:
-        style=config["paper_figures"].get("figure", {}),
     log:
         "logs/accuracy_vs_queries_figure/{victim}/{downstream}.log",
     benchmark:
         "results/benchmarks/accuracy_vs_queries_figure/{victim}/{downstream}.tsv"
     localrule: True
+    conda:
+        "../envs/sslsteal.yaml"
+    params:
+        style=config["paper_figures"].get("figure", {}),
     script:
         "../workflow_scripts/accuracy_vs_queries_figure.py"

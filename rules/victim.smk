@@ -7,13 +7,15 @@ rule train_victim:
     output:
         encoder="results/victims/{victim}/encoder.pt",
         train_log="results/victims/{victim}/train_log.tsv",
-    params:
-        victim=lambda wildcards: config["victims"][wildcards.victim],
-        seed=config["seed"],
-    threads: config["threads"]["train_victim"]
     log:
         "logs/train_victim/{victim}.log",
     benchmark:
         "results/benchmarks/train_victim/{victim}.tsv"
+    conda:
+        "../envs/sslsteal.yaml"
+    threads: config["threads"]["train_victim"]
+    params:
+        victim=lambda wildcards: config["victims"][wildcards.victim],
+        seed=config["seed"],
     script:
         "../workflow_scripts/train_victim.py"

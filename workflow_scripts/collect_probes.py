@@ -1,5 +1,9 @@
 """Gather one victim's probe results into a CSV. Snakemake rule: collect_probes."""
 
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
+
 from sslsteal.io import atomic_path
 from sslsteal.runtime import logged_to
 from sslsteal.tables import collect

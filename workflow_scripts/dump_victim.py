@@ -1,5 +1,9 @@
 """Answer a query pool with the victim's representations. Snakemake rule: dump_victim."""
 
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
+
 from pathlib import Path
 
 from sslsteal.backbones import load_encoder

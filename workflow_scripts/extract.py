@@ -1,5 +1,9 @@
 """Steal the victim's encoder from its answers. Snakemake rule: extract."""
 
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
+
 import time
 from pathlib import Path
 

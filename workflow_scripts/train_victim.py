@@ -1,5 +1,9 @@
 """Train one SSL victim. Snakemake rule: train_victim."""
 
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
+
 import time
 from pathlib import Path
 

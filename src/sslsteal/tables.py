@@ -60,7 +60,7 @@ def write_table(table: pd.DataFrame, csv_path: str | Path, markdown_path: str | 
     shown["accuracy"] = (shown["accuracy"] * 100).round(1)
     shown["ratio_to_victim"] = shown["ratio_to_victim"].round(3)
     shown["gain_recovered"] = shown["gain_recovered"].round(3)
-    shown = shown.rename(columns={"accuracy": "accuracy (%)"}).fillna("")
+    shown = shown.astype(object).where(shown.notna(), "").rename(columns={"accuracy": "accuracy (%)"})
     text = (
         f"# {title}\n\n## Every probe\n\n{shown.to_markdown(index=False)}\n\n"
         f"## Stolen accuracy (%), loss x budget\n\n{loss_by_budget(table).to_markdown()}\n"
