@@ -19,6 +19,16 @@ def split_size(dataset, split):
     return SPLIT_SIZES[dataset][split]
 
 
+def canonical(value):
+    """Sort dict keys recursively. Snakemake compares params by their text, so without
+    this, reordering keys in a config file would rerun every job."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
 def config_error(key, message):
     raise ValueError(f"config error at {key}: {message}")
 
@@ -114,7 +124,9 @@ def victim_dataset(wildcards):
 
 
 def stolen_backbone(victim):
-    return EXTRACTION.get("stolen_backbone") or config["victims"][victim]["backbone"]
+    return canonical(
+        EXTRACTION.get("stolen_backbone") or config["victims"][victim]["backbone"]
+    )
 
 
 def stolen_probes(victim, downstream):
@@ -152,7 +164,9 @@ def query_dataset(wildcards):
 
 # Every probe gets the same protocol: only the probe block and the seed.
 PROBE_PARAMS = dict(
-    downstream=lambda wildcards: config["probe"]["downstream"][wildcards.downstream],
-    recipe={k: v for k, v in config["probe"].items() if k != "downstream"},
+    downstream=lambda wildcards: canonical(
+        config["probe"]["downstream"][wildcards.downstream]
+    ),
+    recipe=canonical({k: v for k, v in config["probe"].items() if k != "downstream"}),
     seed=config["seed"],
 )

@@ -12,6 +12,6 @@ rule prepare_dataset:
     conda:
         "../envs/sslsteal.yaml"
     params:
-        options=lambda wildcards: config["datasets"][wildcards.dataset],
+        options=lambda wildcards: canonical(config["datasets"][wildcards.dataset]),
     script:
         "../workflow_scripts/prepare_dataset.py"

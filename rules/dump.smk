@@ -16,6 +16,6 @@ rule dump_victim:
         "../envs/sslsteal.yaml"
     threads: config["threads"]["probe"]
     params:
-        query_set=lambda wildcards: config["query_sets"][wildcards.query_set],
+        query_set=lambda wildcards: canonical(config["query_sets"][wildcards.query_set]),
     script:
         "../workflow_scripts/dump_victim.py"

@@ -18,7 +18,9 @@ rule extract:
     threads: config["threads"]["extract"]
     params:
         backbone=lambda wildcards: stolen_backbone(wildcards.victim),
-        loss_options=lambda wildcards: EXTRACTION["loss_options"][wildcards.loss],
+        loss_options=lambda wildcards: canonical(
+            EXTRACTION["loss_options"][wildcards.loss]
+        ),
         epochs=EXTRACTION["epochs"],
         weight_decay=EXTRACTION.get("weight_decay", 0.0),
         seed=config["seed"],

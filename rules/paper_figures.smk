@@ -55,6 +55,6 @@ rule accuracy_vs_queries_figure:
     conda:
         "../envs/sslsteal.yaml"
     params:
-        style=config["paper_figures"].get("figure", {}),
+        style=canonical(config["paper_figures"].get("figure", {})),
     script:
         "../workflow_scripts/accuracy_vs_queries_figure.py"

@@ -50,7 +50,9 @@ use rule probe_stolen as probe_random_init with:
     params:
         **PROBE_PARAMS,
         encoder_kind="random_init",
-        backbone=lambda wildcards: config["victims"][wildcards.victim]["backbone"],
+        backbone=lambda wildcards: canonical(
+            config["victims"][wildcards.victim]["backbone"]
+        ),
 
 
 use rule probe_stolen as probe_raw_pixels with:

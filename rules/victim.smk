@@ -15,7 +15,7 @@ rule train_victim:
         "../envs/sslsteal.yaml"
     threads: config["threads"]["train_victim"]
     params:
-        victim=lambda wildcards: config["victims"][wildcards.victim],
+        victim=lambda wildcards: canonical(config["victims"][wildcards.victim]),
         seed=config["seed"],
     script:
         "../workflow_scripts/train_victim.py"

@@ -1,0 +1,145 @@
+"""Integration: the tiny config through real `snakemake` (subprocess), then staleness
+and config-validation checks with dry runs."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from sslsteal.backbones import load_encoder
+from sslsteal.dumps import read_dump
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "configs" / "tiny.yaml"
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
+VICTIM, DOWNSTREAM, QUERY_SET = "simclr_synthetic", "synthetic", "synthetic_test"
+LOSSES, BUDGETS = ("mse", "infonce", "softnn", "wasserstein"), (100, 400)
+
+pytestmark = pytest.mark.integration
+
+
+def snakemake(workdir: Path, *args: str, config: Path = TINY, check: bool = True) -> subprocess.CompletedProcess:
+    command = [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(config), "--cores", "2", *args]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+def planned_jobs(workdir: Path, config: Path = TINY, *targets: str) -> dict[str, int]:
+    """Jobs per rule that a dry run would execute (empty when nothing is to be done)."""
+    result = snakemake(workdir, *targets, "--dry-run", "--quiet", "rules", config=config)
+    counts = {}
+    for line in (result.stdout + result.stderr).splitlines():
+        match = re.fullmatch(r"\s*([a-z_]+)\s+(\d+)\s*", line)
+        if match and match.group(1) != "total":
+            counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    snakemake(workdir)
+    return workdir
+
+
+def test_every_output_exists_and_is_well_formed(tiny_run):
+    w = tiny_run
+    manifest = json.loads((w / "data/synthetic/prepared.json").read_text())
+    assert manifest["splits"]["test"]["n"] == 600
+
+    encoder, meta = load_encoder(w / f"results/victims/{VICTIM}/encoder.pt")
+    assert meta["victim"] == VICTIM and meta["representation_dim"] == 32
+    train_log = pd.read_csv(w / f"results/victims/{VICTIM}/train_log.tsv", sep="\t")
+    assert list(train_log["epoch"]) == [1, 2] and train_log["loss"].notna().all()
+
+    dump = read_dump(w / f"results/dumps/{VICTIM}/{QUERY_SET}.h5", expect={"victim": VICTIM})
+    assert dump.representation.shape == (400, 32)  # 600 test images minus the last 200
+    assert list(dump.index) == list(range(400))
+
+    for loss in LOSSES:
+        for budget in BUDGETS:
+            stolen, meta = load_encoder(w / f"results/stolen/{VICTIM}/direct/{loss}/{QUERY_SET}/{budget}/encoder.pt")
+            assert (meta["loss"], meta["budget"], meta["queries"]) == (loss, budget, budget)
+            probe = json.loads((w / f"results/probes/{DOWNSTREAM}/stolen/{VICTIM}/direct/{loss}/{QUERY_SET}/{budget}.json").read_text())
+            assert 0.0 <= probe["accuracy"] <= 1.0 and probe["n_test"] == 200
+            assert (probe["victim"], probe["loss"], probe["budget"], probe["seed"]) == (VICTIM, loss, budget, 0)
+            assert probe["probe_seconds"] > 0 and probe["train_seconds"] > 0
+
+    for kind in ("victim", "random_init"):
+        probe = json.loads((w / f"results/probes/{DOWNSTREAM}/{kind}/{VICTIM}.json").read_text())
+        assert probe["encoder"] == kind and 0.0 <= probe["accuracy"] <= 1.0
+    raw = json.loads((w / f"results/probes/{DOWNSTREAM}/raw_pixels.json").read_text())
+    assert raw["feature_dim"] == 16 * 16
+
+    table = pd.read_csv(w / f"paper_figures/{VICTIM}/{DOWNSTREAM}/stolen_accuracy.csv")
+    assert list(table["encoder"][:3]) == ["victim", "random_init", "raw_pixels"]
+    assert len(table) == 3 + len(LOSSES) * len(BUDGETS)
+    assert table.loc[0, "ratio_to_victim"] == pytest.approx(1.0)
+    assert table.loc[1, "gain_recovered"] == pytest.approx(0.0)
+    markdown = (w / f"paper_figures/{VICTIM}/{DOWNSTREAM}/stolen_accuracy.md").read_text()
+    assert "| infonce" in markdown and "400 queries" in markdown
+    png = (w / f"paper_figures/{VICTIM}/{DOWNSTREAM}/accuracy_vs_queries.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+    # Every rule wrote its log and benchmark.
+    assert (w / f"logs/train_victim/{VICTIM}.log").read_text().strip()
+    assert (w / f"results/benchmarks/train_victim/{VICTIM}.tsv").exists()
+    assert not list(w.rglob("*.tmp")), "temporary files left behind"
+
+
+def test_second_run_schedules_nothing(tiny_run):
+    assert planned_jobs(tiny_run) == {}
+
+
+def edited_config(tmp_path: Path, edit) -> Path:
+    config = yaml.safe_load(TINY.read_text())
+    edit(config)
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_figure_setting_reruns_only_the_figure(tiny_run, tmp_path):
+    config = edited_config(tmp_path, lambda c: c["paper_figures"]["figure"].update(dpi=100))
+    assert planned_jobs(tiny_run, config) == {"accuracy_vs_queries_figure": 1, "paper_figures": 1}
+
+
+def test_new_budget_runs_only_its_jobs(tiny_run, tmp_path):
+    config = edited_config(tmp_path, lambda c: c["extraction"]["budgets"].append(250))
+    jobs = planned_jobs(tiny_run, config)
+    assert jobs.pop("extract") == 4 and jobs.pop("probe_stolen") == 4
+    assert set(jobs) == {"collect_probes", "stolen_accuracy_table", "accuracy_vs_queries_figure", "paper_figures"}
+
+
+def test_one_cell_schedules_only_its_chain(tmp_path):
+    target = f"results/probes/{DOWNSTREAM}/stolen/{VICTIM}/direct/softnn/{QUERY_SET}/100.json"
+    jobs = planned_jobs(tmp_path, TINY, target)
+    assert jobs == {"prepare_dataset": 1, "train_victim": 1, "dump_victim": 1, "extract": 1, "probe_stolen": 1}
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda c: c.update(unknown_key=1), "unknown_key"),
+        (lambda c: c["extraction"].update(budgets=[100, 5000]), "extraction.budgets"),
+        (lambda c: c["extraction"].update(losses=["mse", "l1"]), "l1"),
+        (lambda c: c["victims"][VICTIM]["recipe"].update(temperature=0), "temperature"),
+        (lambda c: c["query_sets"][QUERY_SET].update(exclude_last=0), f"query_sets.{QUERY_SET}.exclude_last"),
+        (lambda c: c["victims"][VICTIM].update(dataset="fashion_mnist"), f"victims.{VICTIM}.dataset"),
+    ],
+)
+def test_bad_config_fails_before_any_job_and_names_the_key(tmp_path, edit, expected):
+    config = edited_config(tmp_path, edit)
+    result = snakemake(tmp_path, "--dry-run", config=config, check=False)
+    assert result.returncode != 0
+    assert expected in result.stdout + result.stderr
+    assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
