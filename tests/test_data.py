@@ -3,6 +3,7 @@ nothing is available, and the synthetic generator. Never downloads."""
 
 import gzip
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,3 +116,16 @@ def test_index_range_holds_out_the_tail():
     np.testing.assert_array_equal(index_range(10, exclude_last=3), np.arange(7))
     with pytest.raises(ValueError):
         index_range(5, exclude_last=5)
+
+
+DEBIAN_MIRROR = "/usr/share/datasets/fashion-mnist"
+
+
+@pytest.mark.skipif(not Path(DEBIAN_MIRROR).is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_real_fashion_mnist_from_debian_mirror(tmp_path):
+    """The default config's mirror passes our checksums and loads with torchvision."""
+    manifest = prepare_dataset("fashion_mnist", tmp_path, {"mirrors": [DEBIAN_MIRROR], "download": False})
+    assert manifest["splits"]["train"] == {"n": 60000, "shape": [1, 28, 28], "classes": 10}
+    assert manifest["splits"]["test"]["n"] == 10000
+    again = prepare_dataset("fashion_mnist", tmp_path, {"mirrors": [], "download": False})
+    assert again["source"] == "already prepared"

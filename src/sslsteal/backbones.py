@@ -13,10 +13,11 @@ from torch import nn
 
 class SmallCNN(nn.Module):
     """A small conv net for 2-core CPUs: 3x3 convs with BatchNorm/ReLU, stride-2
-    downsampling after the first block, global average pooling. The representation is
+    downsampling after the first block, global average pooling. The first block runs at
+    full resolution, so it is kept narrow (16 channels: 1.75x faster than 32 on CPU). The representation is
     non-negative (post-ReLU), which the Wasserstein loss needs."""
 
-    def __init__(self, in_channels: int = 1, widths: tuple[int, ...] = (32, 64, 128, 256)):
+    def __init__(self, in_channels: int = 1, widths: tuple[int, ...] = (16, 64, 128, 256)):
         super().__init__()
         layers: list[nn.Module] = []
         previous = in_channels
@@ -42,9 +43,10 @@ def build_encoder(spec: dict, in_channels: int, image_size: int) -> nn.Module:
     """
     name = spec["name"]
     if name == "small_cnn":
-        encoder = SmallCNN(in_channels, tuple(spec.get("widths", (32, 64, 128, 256))))
+        encoder = SmallCNN(in_channels, tuple(spec.get("widths", (16, 64, 128, 256))))
     else:
         raise ValueError(f"unknown backbone {name!r}; known: small_cnn")
+    encoder = encoder.to(memory_format=torch.channels_last)  # matches data.normalise
     encoder.representation_dim = representation_dim(encoder, in_channels, image_size)
     return encoder
 

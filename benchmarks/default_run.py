@@ -1,0 +1,112 @@
+"""Measure the default run: wall time, peak memory, the result table, and the
+up-to-date dry run. Prints figures; asserts nothing (targets are in the README).
+
+    python benchmarks/default_run.py            # full run from scratch (cleans results/)
+    python benchmarks/default_run.py --keep     # reuse what is already computed
+    python benchmarks/default_run.py --dry-run-only
+
+Peak memory is the largest sum of resident memory over snakemake and all its job
+processes, sampled every 0.2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(ROOT)]
+
+
+def tree_rss(process: psutil.Process) -> int:
+    total = 0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_measured(command: list[str]) -> tuple[float, int, int]:
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT)
+    watched = psutil.Process(process.pid)
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, tree_rss(watched))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    code = process.wait()
+    stop.set()
+    sampler.join()
+    return time.perf_counter() - started, peak, code
+
+
+def dry_run() -> tuple[float, int]:
+    started = time.perf_counter()
+    result = subprocess.run([*SNAKEMAKE, "--dry-run", "--quiet", "rules", "paper_figures"], capture_output=True, text=True, cwd=ROOT)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"dry run failed:\n{result.stderr[-3000:]}")
+    total = re.search(r"^total\s+(\d+)", result.stdout + result.stderr, re.M)
+    return seconds, int(total.group(1)) if total else 0
+
+
+def print_tables() -> None:
+    for csv in sorted((ROOT / "paper_figures").glob("*/*/stolen_accuracy.csv")):
+        table = pd.read_csv(csv)
+        print(f"\n{csv.relative_to(ROOT)}")
+        shown = table.copy()
+        shown["accuracy"] = (shown["accuracy"] * 100).round(1)
+        print(shown.round(3).fillna("").to_string(index=False))
+        stolen = table[table["encoder"] == "stolen"]
+        best = stolen.loc[stolen[stolen["budget"] == stolen["budget"].max()]["accuracy"].idxmax()]
+        print(
+            f"best stolen at {int(best['budget'])} queries: {best['loss']} {best['accuracy'] * 100:.1f}% "
+            f"= {best['ratio_to_victim']:.3f} of the victim, {best['gain_recovered']:.2f} of its gain over random init"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keep", action="store_true", help="do not delete results/ first")
+    parser.add_argument("--dry-run-only", action="store_true")
+    parser.add_argument("--cores", default="all")
+    args = parser.parse_args()
+    if not args.dry_run_only:
+        if not args.keep:
+            for folder in ("results", "logs"):
+                shutil.rmtree(ROOT / folder, ignore_errors=True)
+            for victim_folder in (ROOT / "paper_figures").glob("*/"):
+                shutil.rmtree(victim_folder)
+        seconds, peak, code = run_measured([*SNAKEMAKE, "--cores", args.cores, "paper_figures"])
+        if code != 0:
+            sys.exit(f"snakemake failed with exit code {code}")
+        print(f"default run wall time: {seconds / 60:.1f} min ({seconds:.0f} s), data already on disk")
+        print(f"default run peak memory (snakemake + jobs, summed RSS): {peak / 2**30:.2f} GiB")
+        for tsv in sorted((ROOT / "results" / "benchmarks").rglob("*.tsv")):
+            if "train_victim" in str(tsv):
+                print(f"victim training: {pd.read_csv(tsv, sep=chr(9))['s'].iloc[0]:.0f} s ({tsv.stem})")
+    seconds, jobs = dry_run()
+    print(f"snakemake -n paper_figures right after: {jobs} jobs, {seconds:.1f} s")
+    print_tables()
+
+
+if __name__ == "__main__":
+    main()
