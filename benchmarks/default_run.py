@@ -60,7 +60,7 @@ def run_measured(command: list[str]) -> tuple[float, int, int]:
 
 def dry_run() -> tuple[float, int]:
     started = time.perf_counter()
-    result = subprocess.run([*SNAKEMAKE, "--dry-run", "--quiet", "rules", "paper_figures"], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run([*SNAKEMAKE, "paper_figures", "--dry-run", "--quiet", "rules"], capture_output=True, text=True, cwd=ROOT)
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"dry run failed:\n{result.stderr[-3000:]}")

@@ -49,7 +49,10 @@ def soft_nn(s: torch.Tensor, v: torch.Tensor, temperature: float = 100.0, eps: f
     """
     batch = s.shape[0]
     u = torch.cat([s, v])
-    distance = torch.cdist(u, u, compute_mode="donot_use_mm_for_euclid_dist").pow(2)
+    # ||a||^2 + ||b||^2 - 2 a.b: one matrix product, and no square root whose gradient
+    # is infinite on the (masked) diagonal.
+    squared_norm = (u * u).sum(1)
+    distance = (squared_norm[:, None] + squared_norm[None, :] - 2 * u @ u.T).clamp_min(0)
     logits = -distance / temperature
     self_mask = torch.eye(2 * batch, dtype=torch.bool, device=u.device)
     logits = logits.masked_fill(self_mask, float("-inf"))

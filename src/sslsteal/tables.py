@@ -72,7 +72,7 @@ def write_table(table: pd.DataFrame, csv_path: str | Path, markdown_path: str | 
 def accuracy_vs_queries(table: pd.DataFrame, path: str | Path, title: str, style: dict) -> None:
     """Stolen accuracy vs number of queries, one line per loss; baselines as lines."""
     sns.set_theme(style=style.get("theme", "whitegrid"), context=style.get("context", "paper"))
-    fig, ax = plt.subplots(figsize=tuple(style.get("size", (5.0, 3.6))))
+    fig, ax = plt.subplots(figsize=tuple(style.get("size", (6.0, 3.6))))
     stolen = table[table["encoder"] == "stolen"].copy()
     stolen["accuracy (%)"] = stolen["accuracy"] * 100
     stolen["budget"] = stolen["budget"].astype(int)
@@ -84,10 +84,13 @@ def accuracy_vs_queries(table: pd.DataFrame, path: str | Path, title: str, style
             ax.axhline(float(value.iloc[0]) * 100, linestyle=linestyle, color=colour, label=label, linewidth=1.2)
     if style.get("log_x", True):
         ax.set_xscale("log")
+    budgets = sorted(stolen["budget"].unique())
+    ax.set_xticks(budgets, [f"{b:,}" for b in budgets])
+    ax.minorticks_off()
     ax.set_xlabel("number of queries (distinct images)")
     ax.set_ylabel("linear-probe accuracy (%)")
     ax.set_title(title)
-    ax.legend(fontsize="small", loc="lower right")
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=style.get("dpi", 150), format=Path(path).suffix.lstrip("."))
