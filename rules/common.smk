@@ -43,10 +43,28 @@ def check_config():
                     f"datasets.synthetic.{key}", "required for the synthetic dataset"
                 )
     for vid, victim in config["victims"].items():
+        if "external" in victim:
+            if "recipe" in victim:
+                config_error(
+                    f"victims.{vid}.recipe",
+                    "an external victim is imported, not trained: remove the recipe",
+                )
+            continue
+        for key in ("dataset", "recipe"):
+            if key not in victim:
+                config_error(
+                    f"victims.{vid}.{key}",
+                    "required for a trained victim (or give `external`)",
+                )
         if victim["dataset"] not in datasets:
             config_error(
                 f"victims.{vid}.dataset",
                 f"{victim['dataset']!r} is not under datasets: {sorted(datasets)}",
+            )
+        if victim["method"] == "simclr" and "temperature" not in victim["recipe"]:
+            config_error(
+                f"victims.{vid}.recipe.temperature",
+                "required for simclr (InfoNCE temperature > 0)",
             )
     for name, query_set in config["query_sets"].items():
         if query_set["dataset"] not in datasets:
@@ -111,6 +129,11 @@ def query_pool_size(name):
 check_config()
 
 VICTIMS = sorted(config["victims"])
+TRAINED_VICTIMS = [v for v in VICTIMS if "external" not in config["victims"][v]]
+EXTERNAL_VICTIMS = [v for v in VICTIMS if "external" in config["victims"][v]]
+# A pattern that matches no path when its list is empty.
+TRAINED_VICTIMS_PATTERN = "|".join(TRAINED_VICTIMS) or "(?!)"
+EXTERNAL_VICTIMS_PATTERN = "|".join(EXTERNAL_VICTIMS) or "(?!)"
 EXTRACTION = config["extraction"]
 
 
@@ -121,6 +144,11 @@ def prepared(dataset):
 
 def victim_dataset(wildcards):
     return prepared(config["victims"][wildcards.victim]["dataset"])
+
+
+def victim_image_size(wildcards):
+    """The input size an external victim expects; None: the data's own size."""
+    return config["victims"][wildcards.victim].get("external", {}).get("image_size")
 
 
 def stolen_backbone(victim):
@@ -143,7 +171,10 @@ def stolen_probes(victim, downstream):
 
 def paper_figure_outputs():
     downstream = config["paper_figures"]["downstream"]
-    return expand(
+    return [
+        f"paper_figures/victim_quality_{downstream}.csv",
+        f"paper_figures/victim_quality_{downstream}.md",
+    ] + expand(
         [
             "paper_figures/{victim}/{downstream}/stolen_accuracy.csv",
             "paper_figures/{victim}/{downstream}/stolen_accuracy.md",

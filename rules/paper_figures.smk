@@ -58,3 +58,26 @@ rule accuracy_vs_queries_figure:
         style=canonical(config["paper_figures"].get("figure", {})),
     script:
         "../workflow_scripts/accuracy_vs_queries_figure.py"
+
+
+rule victim_quality_table:
+    input:
+        victims=expand(
+            "results/probes/{{downstream}}/victim/{victim}.json", victim=VICTIMS
+        ),
+        random_init=expand(
+            "results/probes/{{downstream}}/random_init/{victim}.json", victim=VICTIMS
+        ),
+        raw_pixels="results/probes/{downstream}/raw_pixels.json",
+    output:
+        csv="paper_figures/victim_quality_{downstream}.csv",
+        markdown="paper_figures/victim_quality_{downstream}.md",
+    log:
+        "logs/victim_quality_table/{downstream}.log",
+    benchmark:
+        "results/benchmarks/victim_quality_table/{downstream}.tsv"
+    localrule: True
+    conda:
+        "../envs/sslsteal.yaml"
+    script:
+        "../workflow_scripts/victim_quality_table.py"

@@ -53,6 +53,7 @@ use rule probe_stolen as probe_random_init with:
         backbone=lambda wildcards: canonical(
             config["victims"][wildcards.victim]["backbone"]
         ),
+        image_size=victim_image_size,
 
 
 use rule probe_stolen as probe_raw_pixels with:

@@ -1,4 +1,5 @@
-# Stage 2: the victim, an SSL encoder trained on its dataset.
+# Stage 2: the victims. An SSL encoder trained on its dataset (SimCLR, SimSiam or
+# Barlow Twins), or an external checkpoint imported as it is.
 
 
 rule train_victim:
@@ -11,6 +12,8 @@ rule train_victim:
         "logs/train_victim/{victim}.log",
     benchmark:
         "results/benchmarks/train_victim/{victim}.tsv"
+    wildcard_constraints:
+        victim=TRAINED_VICTIMS_PATTERN,
     conda:
         "../envs/sslsteal.yaml"
     threads: config["threads"]["train_victim"]
@@ -19,3 +22,24 @@ rule train_victim:
         seed=config["seed"],
     script:
         "../workflow_scripts/train_victim.py"
+
+
+rule import_victim:
+    input:
+        checkpoint=lambda wildcards: config["victims"][wildcards.victim]["external"][
+            "path"
+        ],
+    output:
+        encoder="results/victims/{victim}/encoder.pt",
+    log:
+        "logs/import_victim/{victim}.log",
+    benchmark:
+        "results/benchmarks/import_victim/{victim}.tsv"
+    wildcard_constraints:
+        victim=EXTERNAL_VICTIMS_PATTERN,
+    conda:
+        "../envs/sslsteal.yaml"
+    params:
+        victim=lambda wildcards: canonical(config["victims"][wildcards.victim]),
+    script:
+        "../workflow_scripts/import_victim.py"

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from sslsteal.losses import STEALING_LOSSES, info_nce, mse, soft_nn, stealing_loss, wasserstein
+from sslsteal.losses import STEALING_LOSSES, barlow_twins, info_nce, mse, simsiam, soft_nn, stealing_loss, wasserstein
 
 
 def test_mse_hand_computed():
@@ -90,3 +90,37 @@ def test_gradients_reach_only_the_stolen_side(name):
 def test_unknown_loss_is_named():
     with pytest.raises(ValueError, match="unknown loss 'l1'"):
         stealing_loss("l1")
+
+
+def test_simsiam_hand_computed():
+    p1 = torch.tensor([[1.0, 0.0]])
+    p2 = torch.tensor([[0.0, 2.0]])
+    z1 = torch.tensor([[1.0, 1.0]])
+    z2 = torch.tensor([[3.0, 0.0]])
+    # D(p1, z2) = -cos(0°) = -1; D(p2, z1) = -cos(45°) = -0.7071
+    assert simsiam(p1, p2, z1, z2).item() == pytest.approx(0.5 * (-1.0) + 0.5 * (-math.sqrt(0.5)), rel=1e-5)
+
+
+def test_simsiam_target_branch_gets_no_gradient():
+    torch.manual_seed(0)
+    p1, p2 = torch.randn(4, 3, requires_grad=True), torch.randn(4, 3, requires_grad=True)
+    z1, z2 = torch.randn(4, 3, requires_grad=True), torch.randn(4, 3, requires_grad=True)
+    simsiam(p1, p2, z1, z2).backward()
+    assert p1.grad is not None and p2.grad is not None
+    assert z1.grad is None and z2.grad is None
+
+
+def test_barlow_twins_zero_for_decorrelated_identity():
+    # Columns with mean 0, variance 1 and orthogonal: C = z^T z / B = I exactly.
+    z = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
+    assert barlow_twins(z, z.clone(), eps=0.0).item() == pytest.approx(0.0, abs=1e-7)
+    assert barlow_twins(z, z.clone()).item() == pytest.approx(0.0, abs=1e-4)
+
+
+def test_barlow_twins_hand_computed_and_positive():
+    z1 = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
+    z2 = torch.tensor([[1.0, 1.0], [1.0, 1.0], [-1.0, -1.0], [-1.0, -1.0]])
+    # standardised already; C = z1^T z2 / 4 = [[1, 1], [0, 0]]
+    # on-diagonal (1-1)^2 + (1-0)^2 = 1; off-diagonal 1^2 + 0^2 = 1, weighted by lambda
+    assert barlow_twins(z1, z2, off_diagonal_weight=0.5, eps=0.0).item() == pytest.approx(1.5)
+    assert barlow_twins(z1, z2).item() > 0

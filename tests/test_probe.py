@@ -44,7 +44,7 @@ def test_representations_use_eval_mode():
 def test_representation_dim_read_from_model():
     encoder = build_encoder({"name": "small_cnn", "widths": [4, 8, 24]}, 3, 20)
     assert encoder.representation_dim == 24
-    assert isinstance(encoder, SmallCNN)
+    assert isinstance(encoder.net, SmallCNN)
 
 
 def test_subset_is_seeded():

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
 VICTIM, DOWNSTREAM, QUERY_SET = "simclr_synthetic", "synthetic", "synthetic_test"
+VICTIMS = ("simclr_synthetic", "simsiam_synthetic", "barlow_twins_synthetic")
 LOSSES, BUDGETS = ("mse", "infonce", "softnn", "wasserstein"), (100, 400)
 
 pytestmark = pytest.mark.integration
@@ -65,14 +66,20 @@ def test_every_output_exists_and_is_well_formed(tiny_run):
     assert dump.representation.shape == (400, 32)  # 600 test images minus the last 200
     assert list(dump.index) == list(range(400))
 
-    for loss in LOSSES:
-        for budget in BUDGETS:
-            stolen, meta = load_encoder(w / f"results/stolen/{VICTIM}/direct/{loss}/{QUERY_SET}/{budget}/encoder.pt")
-            assert (meta["loss"], meta["budget"], meta["queries"]) == (loss, budget, budget)
-            probe = json.loads((w / f"results/probes/{DOWNSTREAM}/stolen/{VICTIM}/direct/{loss}/{QUERY_SET}/{budget}.json").read_text())
-            assert 0.0 <= probe["accuracy"] <= 1.0 and probe["n_test"] == 200
-            assert (probe["victim"], probe["loss"], probe["budget"], probe["seed"]) == (VICTIM, loss, budget, 0)
-            assert probe["probe_seconds"] > 0 and probe["train_seconds"] > 0
+    for victim in VICTIMS:
+        _, meta = load_encoder(w / f"results/victims/{victim}/encoder.pt")
+        assert meta["method"] == victim.removesuffix("_synthetic")
+        assert read_dump(w / f"results/dumps/{victim}/{QUERY_SET}.h5", expect={"victim": victim}).meta["n"] == 400
+        for loss in LOSSES:
+            for budget in BUDGETS:
+                stolen, meta = load_encoder(w / f"results/stolen/{victim}/direct/{loss}/{QUERY_SET}/{budget}/encoder.pt")
+                assert (meta["loss"], meta["budget"], meta["queries"]) == (loss, budget, budget)
+                cell = f"results/probes/{DOWNSTREAM}/stolen/{victim}/direct/{loss}/{QUERY_SET}/{budget}.json"
+                probe = json.loads((w / cell).read_text())
+                assert 0.0 <= probe["accuracy"] <= 1.0 and probe["n_test"] == 200
+                assert (probe["victim"], probe["loss"], probe["budget"], probe["seed"]) == (victim, loss, budget, 0)
+                assert probe["probe_seconds"] > 0 and probe["train_seconds"] > 0
+        assert (w / f"paper_figures/{victim}/{DOWNSTREAM}/accuracy_vs_queries.png").exists()
 
     for kind in ("victim", "random_init"):
         probe = json.loads((w / f"results/probes/{DOWNSTREAM}/{kind}/{VICTIM}.json").read_text())
@@ -89,6 +96,10 @@ def test_every_output_exists_and_is_well_formed(tiny_run):
     assert "| infonce" in markdown and "400 queries" in markdown
     png = (w / f"paper_figures/{VICTIM}/{DOWNSTREAM}/accuracy_vs_queries.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+    quality = pd.read_csv(w / f"paper_figures/victim_quality_{DOWNSTREAM}.csv")
+    assert set(quality["victim"]) == set(VICTIMS)
+    assert (quality["over_random_init"] == quality["victim_accuracy"] - quality["random_init_accuracy"]).all()
 
     # Every rule wrote its log and benchmark.
     assert (w / f"logs/train_victim/{VICTIM}.log").read_text().strip()
@@ -110,14 +121,19 @@ def edited_config(tmp_path: Path, edit) -> Path:
 
 def test_figure_setting_reruns_only_the_figure(tiny_run, tmp_path):
     config = edited_config(tmp_path, lambda c: c["paper_figures"]["figure"].update(dpi=100))
-    assert planned_jobs(tiny_run, config) == {"accuracy_vs_queries_figure": 1, "paper_figures": 1}
+    assert planned_jobs(tiny_run, config) == {"accuracy_vs_queries_figure": len(VICTIMS), "paper_figures": 1}
 
 
 def test_new_budget_runs_only_its_jobs(tiny_run, tmp_path):
     config = edited_config(tmp_path, lambda c: c["extraction"]["budgets"].append(250))
     jobs = planned_jobs(tiny_run, config)
-    assert jobs.pop("extract") == 4 and jobs.pop("probe_stolen") == 4
-    assert set(jobs) == {"collect_probes", "stolen_accuracy_table", "accuracy_vs_queries_figure", "paper_figures"}
+    assert jobs.pop("extract") == 4 * len(VICTIMS) and jobs.pop("probe_stolen") == 4 * len(VICTIMS)
+    assert jobs == {
+        "collect_probes": len(VICTIMS),
+        "stolen_accuracy_table": len(VICTIMS),
+        "accuracy_vs_queries_figure": len(VICTIMS),
+        "paper_figures": 1,
+    }
 
 
 def test_one_cell_schedules_only_its_chain(tmp_path):
@@ -143,3 +159,31 @@ def test_bad_config_fails_before_any_job_and_names_the_key(tmp_path, edit, expec
     assert result.returncode != 0
     assert expected in result.stdout + result.stderr
     assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
+
+
+def test_killed_victim_training_resumes_to_the_same_weights(tmp_path):
+    """Kill the victim job (SIGKILL) right after epoch 1 is saved; `--rerun-incomplete`
+    resumes from there and ends with the weights of an uninterrupted run."""
+    import os
+
+    config = edited_config(tmp_path, lambda c: c["victims"][VICTIM]["recipe"].update(epochs=3))
+    target = f"results/victims/{VICTIM}/encoder.pt"
+    killed, uninterrupted = tmp_path / "killed", tmp_path / "uninterrupted"
+    env = {**os.environ, "SSLSTEAL_KILL_AFTER_EPOCH": "1"}
+    command = [*SNAKEMAKE, "--directory", str(killed), "--configfile", str(config), "--cores", "2", target]
+    first = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert first.returncode != 0
+    assert (killed / f"results/victims/{VICTIM}/partial_state.pt").exists()
+    assert not (killed / target).exists()
+
+    snakemake(killed, target, "--rerun-incomplete", config=config)
+    assert "resuming after epoch 1" in (killed / f"logs/train_victim/{VICTIM}.log").read_text()
+    assert not (killed / f"results/victims/{VICTIM}/partial_state.pt").exists()
+    snakemake(uninterrupted, target, config=config)
+
+    resumed, _ = load_encoder(killed / target)
+    straight, _ = load_encoder(uninterrupted / target)
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    losses = [pd.read_csv(w / f"results/victims/{VICTIM}/train_log.tsv", sep="\t")["loss"].tolist() for w in (killed, uninterrupted)]
+    assert losses[0] == losses[1]

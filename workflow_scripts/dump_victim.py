@@ -30,6 +30,8 @@ with logged_to(snakemake.log[0]) as log:
             "dataset": query_set["dataset"],
             "split": query_set["split"],
             "victim_config_hash": meta["config_hash"],
+            "victim_image_size": meta["image_size"],
+            "victim_in_channels": meta["in_channels"],
             "victim_checkpoint_sha256": file_sha256(snakemake.input.encoder),
         },
     )

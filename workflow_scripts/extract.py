@@ -43,6 +43,7 @@ with logged_to(snakemake.log[0]) as log:
         weight_decay=snakemake.params.weight_decay,
         generator=generator,
         device=device,
+        image_size=dump.meta.get("victim_image_size"),
     )
     wall = time.perf_counter() - started
     save_encoder(
@@ -50,7 +51,7 @@ with logged_to(snakemake.log[0]) as log:
         stolen.cpu(),
         snakemake.params.backbone,
         query_images.shape[1],
-        query_images.shape[-1],
+        stolen.image_size,
         victim=wc.victim,
         method=wc.method,
         loss=wc.loss,

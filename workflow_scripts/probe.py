@@ -36,7 +36,8 @@ with logged_to(snakemake.log[0]) as log:
         train_x, test_x = raw_pixels(train_images), raw_pixels(test_images)
     else:
         if kind == "random_init":
-            encoder = build_encoder(snakemake.params.backbone, train_images.shape[1], train_images.shape[-1])
+            size = snakemake.params.image_size or train_images.shape[-1]
+            encoder = build_encoder(snakemake.params.backbone, train_images.shape[1], size)
             record["victim"] = snakemake.wildcards.victim
         else:
             encoder, meta = load_encoder(snakemake.input.encoder)

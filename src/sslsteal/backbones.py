@@ -8,6 +8,7 @@ never hard-coded.
 from __future__ import annotations
 
 import torch
+import torchvision
 from torch import nn
 
 
@@ -36,17 +37,78 @@ class SmallCNN(nn.Module):
         return torch.flatten(self.pool(self.features(x)), 1)
 
 
+class ChannelAdapter(nn.Module):
+    """Match the image's channels to the backbone's: grey images are repeated to 3
+    channels for RGB backbones, RGB images averaged to grey for 1-channel backbones."""
+
+    def __init__(self, backbone_channels: int):
+        super().__init__()
+        self.backbone_channels = backbone_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels = x.shape[1]
+        if channels == self.backbone_channels:
+            return x
+        if channels == 1:
+            return x.expand(-1, self.backbone_channels, -1, -1)
+        if self.backbone_channels == 1:
+            return x.mean(1, keepdim=True)
+        raise ValueError(f"cannot feed {channels}-channel images to a {self.backbone_channels}-channel backbone")
+
+
+class Encoder(nn.Module):
+    """A backbone behind a channel adapter; ``net`` holds every parameter."""
+
+    def __init__(self, net: nn.Module, backbone_channels: int):
+        super().__init__()
+        self.adapter = ChannelAdapter(backbone_channels)
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.adapter(x))
+
+
+def cifar_resnet(depth: int) -> nn.Module:
+    """torchvision's ResNet with the CIFAR stem the paper uses (3x3 stride-1 first conv,
+    no max-pool) and no classifier: the output is the pooled representation (512-d for
+    ResNet18/34, 2048-d for ResNet50)."""
+    constructors = {18: torchvision.models.resnet18, 34: torchvision.models.resnet34, 50: torchvision.models.resnet50}
+    net = constructors[depth](weights=None)
+    net.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    net.maxpool = nn.Identity()
+    net.fc = nn.Identity()
+    return net
+
+
+def imagenet_resnet50() -> nn.Module:
+    """torchvision's ResNet50 with its ImageNet stem and no classifier (2048-d): the
+    architecture of the public SimSiam ImageNet checkpoint."""
+    net = torchvision.models.resnet50(weights=None)
+    net.fc = nn.Identity()
+    return net
+
+
+BACKBONES = ("small_cnn", "resnet18", "resnet34", "resnet50", "resnet50_imagenet")
+
+
 def build_encoder(spec: dict, in_channels: int, image_size: int) -> nn.Module:
-    """Build an encoder from its config ``spec`` (``{"name": ..., **options}``).
+    """Build an encoder from its config ``spec`` (``{"name": ..., **options}``) for
+    images of ``in_channels`` channels.
 
     Sets ``encoder.representation_dim`` by running one dummy image through it.
     """
     name = spec["name"]
     if name == "small_cnn":
-        encoder = SmallCNN(in_channels, tuple(spec.get("widths", (16, 64, 128, 256))))
+        channels = spec.get("in_channels", in_channels)
+        net = SmallCNN(channels, tuple(spec.get("widths", (16, 64, 128, 256))))
+    elif name in ("resnet18", "resnet34", "resnet50"):
+        channels, net = 3, cifar_resnet(int(name.removeprefix("resnet")))
+    elif name == "resnet50_imagenet":
+        channels, net = 3, imagenet_resnet50()
     else:
-        raise ValueError(f"unknown backbone {name!r}; known: small_cnn")
-    encoder = encoder.to(memory_format=torch.channels_last)  # matches data.normalise
+        raise ValueError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
+    encoder = Encoder(net, channels).to(memory_format=torch.channels_last)  # matches data.normalise
+    encoder.image_size = image_size  # the input size it is built (and trained) for
     encoder.representation_dim = representation_dim(encoder, in_channels, image_size)
     return encoder
 
@@ -96,3 +158,47 @@ def load_encoder(path) -> tuple[nn.Module, dict]:
     encoder.eval()
     meta = {k: v for k, v in checkpoint.items() if k not in ("encoder", "head")}
     return encoder, meta
+
+
+# Presets for external checkpoints: which keys hold the encoder, and what to drop.
+EXTERNAL_FORMATS = {
+    # facebookresearch/simsiam's released ImageNet checkpoints: {"state_dict": ...} with
+    # keys "module.encoder.*"; "module.encoder.fc.*" is the projector, dropped to expose
+    # the 2048-d pooled representation.
+    "simsiam_imagenet": {"container": "state_dict", "prefix": "module.encoder.", "drop": ["fc."]},
+    # A bare state dict of the backbone itself.
+    "state_dict": {"container": None, "prefix": "", "drop": []},
+}
+
+
+def import_encoder(path, checkpoint_format: str, backbone: dict, in_channels: int, image_size: int) -> nn.Module:
+    """Load an externally trained encoder (``weights_only=True``) into ``backbone``.
+
+    Refuses checkpoints that need arbitrary pickled objects, lack the expected keys, or
+    whose shapes do not fit the configured backbone, with an error naming the file.
+    """
+    from .io import CheckpointError, load_checkpoint
+
+    if checkpoint_format not in EXTERNAL_FORMATS:
+        raise ValueError(f"unknown checkpoint format {checkpoint_format!r}; known: {sorted(EXTERNAL_FORMATS)}")
+    preset = EXTERNAL_FORMATS[checkpoint_format]
+    checkpoint = load_checkpoint(path)
+    if preset["container"] is not None:
+        if preset["container"] not in checkpoint:
+            raise CheckpointError(f"{path} has no {preset['container']!r} entry (format {checkpoint_format})")
+        checkpoint = checkpoint[preset["container"]]
+    prefix = preset["prefix"]
+    state = {
+        key.removeprefix(prefix): value
+        for key, value in checkpoint.items()
+        if key.startswith(prefix) and not any(key.removeprefix(prefix).startswith(d) for d in preset["drop"])
+    }
+    if not state:
+        raise CheckpointError(f"{path} holds no keys starting with {prefix!r} (format {checkpoint_format})")
+    encoder = build_encoder(backbone, in_channels, image_size)
+    try:
+        encoder.net.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(f"{path} does not fit backbone {backbone['name']}: {err}") from err
+    encoder.representation_dim = representation_dim(encoder, in_channels, image_size)
+    return encoder.eval()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from .backbones import build_encoder
-from .data import normalise, to_float
+from .data import model_input
 from .losses import stealing_loss
 from .training import fit
 
@@ -28,11 +28,15 @@ def steal_direct(
     weight_decay: float,
     generator: torch.Generator,
     device: torch.device = torch.device("cpu"),
+    image_size: int | None = None,
 ) -> tuple[torch.nn.Module, list[dict]]:
-    """Train a stolen encoder on (query image, victim answer) pairs; return it and its log."""
+    """Train a stolen encoder on (query image, victim answer) pairs; return it and its log.
+
+    ``image_size`` is the victim's input size (query images are resized to it, as the
+    API would); by default the query images' own size."""
     if len(query_images) != len(answers):
         raise ValueError(f"{len(query_images)} query images but {len(answers)} answers")
-    stolen = build_encoder(backbone, query_images.shape[1], query_images.shape[-1]).to(device)
+    stolen = build_encoder(backbone, query_images.shape[1], image_size or query_images.shape[-1]).to(device)
     if stolen.representation_dim != answers.shape[1]:
         raise ValueError(
             f"direct extraction needs the stolen representation ({stolen.representation_dim}-d) to match the "
@@ -42,7 +46,7 @@ def steal_direct(
     answers = answers.to(device)
 
     def batch_loss(indices: torch.Tensor) -> torch.Tensor:
-        batch = normalise(to_float(query_images[indices]).to(device))
+        batch = model_input(query_images[indices], stolen.image_size).to(device)
         return objective(stolen(batch), answers[indices])
 
     history = fit(

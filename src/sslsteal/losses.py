@@ -93,3 +93,29 @@ def stealing_loss(name: str, **options: float) -> Callable[[torch.Tensor, torch.
 
 
 STEALING_LOSSES = ("mse", "infonce", "softnn", "wasserstein")
+
+
+def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """SimSiam's D(p, z) = -mean_i cos(p_i, stopgrad(z_i)) (Chen and He 2021, eq. 1)."""
+    return -(F.normalize(p, dim=1) * F.normalize(z.detach(), dim=1)).sum(1).mean()
+
+
+def simsiam(p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    """Symmetric SimSiam loss L = D(p1, z2)/2 + D(p2, z1)/2, with a stop-gradient on the
+    projections z (the target branch): only the predictor outputs p carry gradients
+    into the loss (Chen and He 2021, "Exploring Simple Siamese Representation Learning")."""
+    return 0.5 * negative_cosine(p1, z2) + 0.5 * negative_cosine(p2, z1)
+
+
+def barlow_twins(z1: torch.Tensor, z2: torch.Tensor, off_diagonal_weight: float = 0.0051, eps: float = 1e-5) -> torch.Tensor:
+    """Barlow Twins (Zbontar et al. 2021): standardise each projection dimension over the
+    batch, C = z1n^T z2n / B (the cross-correlation matrix), and
+    L = sum_i (1 - C_ii)^2 + lambda sum_{i != j} C_ij^2, lambda = 0.0051 by default.
+    Zero exactly when the two views' standardised projections have C = I."""
+    batch = z1.shape[0]
+    z1n = (z1 - z1.mean(0)) / torch.sqrt(z1.var(0, unbiased=False) + eps)
+    z2n = (z2 - z2.mean(0)) / torch.sqrt(z2.var(0, unbiased=False) + eps)
+    correlation = z1n.T @ z2n / batch
+    on_diagonal = (torch.diagonal(correlation) - 1).pow(2).sum()
+    off_diagonal = (correlation - torch.diag(torch.diagonal(correlation))).pow(2).sum()
+    return on_diagonal + off_diagonal_weight * off_diagonal

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import normalise, to_float
+from .data import model_input, normalise, to_float
 from .training import fit
 
 
@@ -23,7 +23,11 @@ def representations(
 ) -> torch.Tensor:
     """The frozen encoder's representation of uint8 ``images`` (eval mode, no grad)."""
     encoder.eval()
-    out = [encoder(normalise(to_float(images[i : i + batch_size]).to(device))).float().cpu() for i in range(0, len(images), batch_size)]
+    size = getattr(encoder, "image_size", None)
+    out = [
+        encoder(model_input(images[i : i + batch_size], size).to(device)).float().cpu()
+        for i in range(0, len(images), batch_size)
+    ]
     return torch.cat(out)
 
 

@@ -95,3 +95,39 @@ def accuracy_vs_queries(table: pd.DataFrame, path: str | Path, title: str, style
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=style.get("dpi", 150), format=Path(path).suffix.lstrip("."))
     plt.close(fig)
+
+
+def victim_quality_table(probes: pd.DataFrame) -> pd.DataFrame:
+    """One row per victim: its probe accuracy, the random-init floor of its
+    architecture, the raw-pixel probe, and the victim's margins over both."""
+    raw = probes.loc[probes["encoder"] == "raw_pixels", "accuracy"]
+    raw_accuracy = float(raw.iloc[0]) if len(raw) else float("nan")
+    rows = []
+    for victim, group in probes[probes["encoder"].isin(["victim", "random_init"])].groupby("victim"):
+        accuracy = dict(zip(group["encoder"], group["accuracy"]))
+        rows.append(
+            {
+                "victim": victim,
+                "method": group["method"].dropna().iloc[0] if group["method"].notna().any() else "",
+                "downstream": group["downstream"].iloc[0],
+                "victim_accuracy": accuracy.get("victim", float("nan")),
+                "random_init_accuracy": accuracy.get("random_init", float("nan")),
+                "raw_pixels_accuracy": raw_accuracy,
+            }
+        )
+    table = pd.DataFrame(rows)
+    table["over_random_init"] = table["victim_accuracy"] - table["random_init_accuracy"]
+    table["over_raw_pixels"] = table["victim_accuracy"] - table["raw_pixels_accuracy"]
+    return table
+
+
+def write_victim_quality(table: pd.DataFrame, csv_path: str | Path, markdown_path: str | Path) -> None:
+    with atomic_path(csv_path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+    shown = table.copy()
+    for column in shown.columns:
+        if column.endswith("accuracy") or column.startswith("over_"):
+            shown[column] = (shown[column] * 100).round(1)
+    shown = shown.rename(columns=lambda c: f"{c} (%)" if c.endswith("accuracy") else (f"{c} (points)" if c.startswith("over_") else c))
+    with atomic_path(markdown_path) as tmp:
+        tmp.write_text(f"# Victim quality (linear probe)\n\n{shown.to_markdown(index=False)}\n")

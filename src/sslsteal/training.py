@@ -28,11 +28,17 @@ def fit(
     generator: torch.Generator,
     description: str = "train",
     drop_last: bool = True,
+    resume_from: dict | None = None,
+    save_state: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Train ``modules`` with Adam + cosine schedule; return the per-epoch log.
 
     ``batch_loss(indices)`` computes the loss of one batch of item indices; everything
-    method-specific (views, targets, heads) lives in it.
+    method-specific (views, targets, heads) lives in it. After every epoch
+    ``save_state`` receives everything needed to continue (weights, optimiser, schedule,
+    the generator's state, the log); passing that dict back as ``resume_from`` continues
+    exactly where it stopped, so a resumed run ends with the same weights as an
+    uninterrupted one.
     """
     modules = list(modules)
     parameters = [p for m in modules for p in m.parameters()]
@@ -40,8 +46,18 @@ def fit(
     batch_size = min(batch_size, n_items)
     steps_per_epoch = n_items // batch_size if drop_last else -(-n_items // batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, epochs * steps_per_epoch))
-    history = []
-    for epoch in range(epochs):
+    history: list[dict] = []
+    first_epoch = 0
+    if resume_from is not None:
+        for module, state in zip(modules, resume_from["modules"], strict=True):
+            module.load_state_dict(state)
+        optimiser.load_state_dict(resume_from["optimiser"])
+        schedule.load_state_dict(resume_from["schedule"])
+        generator.set_state(resume_from["generator"])
+        history = list(resume_from["history"])
+        first_epoch = resume_from["epoch"]
+        print(f"{description}: resuming after epoch {first_epoch}")
+    for epoch in range(first_epoch, epochs):
         for m in modules:
             m.train()
         started = time.perf_counter()
@@ -68,6 +84,17 @@ def fit(
             }
         )
         print(f"{description} epoch {epoch + 1}: loss {history[-1]['loss']:.4f} ({history[-1]['seconds']:.1f}s)")
+        if save_state is not None:
+            save_state(
+                {
+                    "epoch": epoch + 1,
+                    "modules": [m.state_dict() for m in modules],
+                    "optimiser": optimiser.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "generator": generator.get_state(),
+                    "history": history,
+                }
+            )
     for m in modules:
         m.eval()
     return history

@@ -1,51 +1,126 @@
-"""Victim SSL training: SimCLR (Chen et al. 2020), PAPER.md "Victims".
+"""Victim SSL training (PAPER.md, "Victims"): SimCLR, SimSiam and Barlow Twins.
 
-Two augmented views of each image go through the encoder f and the projection head g;
-InfoNCE (``losses.info_nce``) pulls the two views of an image together. The encoder f
-is what the API serves; the head is kept in the checkpoint for later attacks.
+Each method sees two augmented views of every image, runs them through the encoder f
+and its own head(s), and applies its loss from ``losses``. The encoder f is what the API
+serves; the heads are kept in the checkpoint for the attacks that need them.
+
+- SimCLR (Chen et al. 2020): head Linear(d,d)-ReLU-Linear(d,k); InfoNCE between views.
+- SimSiam (Chen and He 2021): 3-layer projector with BatchNorm (last BN without affine)
+  and a bottleneck predictor; symmetric negative cosine, stop-gradient on the target.
+- Barlow Twins (Zbontar et al. 2021): 3-layer projector with BatchNorm; the views'
+  cross-correlation driven to the identity, off-diagonal weight lambda.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
+from torch import nn
 
 from .augment import simclr_view
 from .backbones import build_encoder, projection_head
 from .data import normalise, to_float
-from .losses import info_nce
+from .losses import barlow_twins, info_nce, simsiam
 from .training import fit
 
+METHODS = ("simclr", "simsiam", "barlow_twins")
 
-def train_simclr(
+
+def mlp(sizes: list[int], last_bn: bool = False, last_bn_affine: bool = True) -> nn.Sequential:
+    """Linear-BN-ReLU blocks; the last layer is linear (optionally followed by BN)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        last = i == len(sizes) - 2
+        layers.append(nn.Linear(a, b, bias=last and not last_bn))
+        if not last:
+            layers += [nn.BatchNorm1d(b), nn.ReLU(inplace=True)]
+        elif last_bn:
+            layers.append(nn.BatchNorm1d(b, affine=last_bn_affine))
+    return nn.Sequential(*layers)
+
+
+def make_heads(method: str, dim: int, recipe: dict) -> dict[str, nn.Module]:
+    out = recipe.get("projection_dim", 128)
+    hidden = recipe.get("hidden_dim", dim)
+    if method == "simclr":
+        return {"projector": projection_head(dim, out)}
+    if method == "simsiam":
+        return {
+            "projector": mlp([dim, hidden, hidden, out], last_bn=True, last_bn_affine=False),
+            "predictor": mlp([out, recipe.get("predictor_hidden_dim", max(out // 4, 8)), out]),
+        }
+    if method == "barlow_twins":
+        return {"projector": mlp([dim, hidden, hidden, out])}
+    raise ValueError(f"unknown victim method {method!r}; known: {', '.join(METHODS)}")
+
+
+def method_loss(method: str, encoder: nn.Module, heads: dict[str, nn.Module], recipe: dict):
+    """f(view1, view2) -> loss for one batch of normalised views."""
+    projector = heads["projector"]
+    if method == "simclr":
+
+        def loss(v1: torch.Tensor, v2: torch.Tensor) -> torch.Tensor:
+            # One forward over both views: BatchNorm sees the whole 2B batch, as in SimCLR.
+            z1, z2 = projector(encoder(torch.cat([v1, v2]))).chunk(2)
+            return info_nce(z1, z2, temperature=recipe["temperature"])
+
+    elif method == "simsiam":
+        predictor = heads["predictor"]
+
+        def loss(v1: torch.Tensor, v2: torch.Tensor) -> torch.Tensor:
+            z1, z2 = projector(encoder(v1)), projector(encoder(v2))
+            return simsiam(predictor(z1), predictor(z2), z1, z2)
+
+    else:
+
+        def loss(v1: torch.Tensor, v2: torch.Tensor) -> torch.Tensor:
+            z1, z2 = projector(encoder(v1)), projector(encoder(v2))
+            return barlow_twins(z1, z2, off_diagonal_weight=recipe.get("off_diagonal_weight", 0.0051))
+
+    return loss
+
+
+def train_victim(
+    method: str,
     images: torch.Tensor,
     backbone: dict,
     recipe: dict,
     generator: torch.Generator,
     device: torch.device = torch.device("cpu"),
-) -> tuple[torch.nn.Module, torch.nn.Module, list[dict]]:
-    """Train a SimCLR encoder + head on uint8 ``images``; return (encoder, head, log)."""
+    resume_from: dict | None = None,
+    save_state: Callable[[dict], None] | None = None,
+) -> tuple[nn.Module, dict[str, nn.Module], list[dict]]:
+    """Train an SSL encoder with ``method`` on uint8 ``images``; return (encoder, heads, log)."""
     in_channels, image_size = images.shape[1], images.shape[-1]
     encoder = build_encoder(backbone, in_channels, image_size).to(device)
-    head = projection_head(encoder.representation_dim, recipe["projection_dim"]).to(device)
-    augmentation = recipe["augmentation"]
+    heads = {k: h.to(device) for k, h in make_heads(method, encoder.representation_dim, recipe).items()}
+    augmentation = recipe.get("augmentation", {})
+    two_view_loss = method_loss(method, encoder, heads, recipe)
 
     def batch_loss(indices: torch.Tensor) -> torch.Tensor:
         batch = to_float(images[indices]).to(device)
-        views = torch.cat([simclr_view(batch, generator, augmentation), simclr_view(batch, generator, augmentation)])
-        # One forward over both views: BatchNorm sees the whole 2B batch, as in SimCLR.
-        z = head(encoder(normalise(views)))
-        z1, z2 = z.chunk(2)
-        return info_nce(z1, z2, temperature=recipe["temperature"])
+        v1 = normalise(simclr_view(batch, generator, augmentation))
+        v2 = normalise(simclr_view(batch, generator, augmentation))
+        return two_view_loss(v1, v2)
 
     history = fit(
-        [encoder, head],
+        [encoder, *heads.values()],
         images.shape[0],
         batch_loss,
         epochs=recipe["epochs"],
         batch_size=recipe["batch_size"],
         lr=recipe["lr"],
-        weight_decay=recipe["weight_decay"],
+        weight_decay=recipe.get("weight_decay", 0.0),
         generator=generator,
-        description="victim simclr",
+        description=f"victim {method}",
+        resume_from=resume_from,
+        save_state=save_state,
     )
-    return encoder, head, history
+    return encoder, heads, history
+
+
+def train_simclr(images, backbone, recipe, generator, device=torch.device("cpu")):
+    """SimCLR victim: (encoder, projection head, log)."""
+    encoder, heads, history = train_victim("simclr", images, backbone, recipe, generator, device)
+    return encoder, heads["projector"], history

@@ -1,0 +1,85 @@
+"""Backbones: the paper's CIFAR-stem ResNets, channel conversion, checkpoint safety."""
+
+import pickle
+
+import pytest
+import torch
+from torch import nn
+
+from sslsteal.backbones import build_encoder, import_encoder, load_encoder, save_encoder
+from sslsteal.io import CheckpointError
+
+
+@pytest.mark.parametrize("name, dim", [("resnet18", 512), ("resnet34", 512), ("resnet50", 2048)])
+def test_cifar_resnets(name, dim):
+    encoder = build_encoder({"name": name}, in_channels=3, image_size=32)
+    assert encoder.representation_dim == dim
+    conv1 = encoder.net.conv1
+    assert conv1.kernel_size == (3, 3) and conv1.stride == (1, 1)
+    assert isinstance(encoder.net.maxpool, nn.Identity) and isinstance(encoder.net.fc, nn.Identity)
+
+
+def test_grey_images_feed_rgb_backbones_and_back():
+    rgb_backbone = build_encoder({"name": "resnet18"}, in_channels=1, image_size=16)
+    grey = torch.rand(2, 1, 16, 16)
+    # Grey repeated to 3 channels equals feeding the repeated image explicitly.
+    rgb_backbone.eval()
+    torch.testing.assert_close(rgb_backbone(grey), rgb_backbone(grey.repeat(1, 3, 1, 1)))
+    grey_backbone = build_encoder({"name": "small_cnn", "widths": [4, 8], "in_channels": 1}, in_channels=3, image_size=16)
+    assert grey_backbone(torch.rand(2, 3, 16, 16)).shape == (2, 8)
+
+
+class NotATensor:
+    def __reduce__(self):  # what a malicious checkpoint would do
+        return (print, ("arbitrary code ran",))
+
+
+def test_checkpoint_with_pickled_objects_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"encoder": NotATensor()}, path)
+    with pytest.raises(CheckpointError, match="weights_only=True"):
+        load_encoder(path)
+
+
+def test_truncated_checkpoint_names_the_file(tmp_path):
+    encoder = build_encoder({"name": "small_cnn", "widths": [4, 8]}, 1, 12)
+    path = tmp_path / "victim.pt"
+    save_encoder(path, encoder, {"name": "small_cnn", "widths": [4, 8]}, 1, 12)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=str(path)):
+        load_encoder(path)
+
+
+def simsiam_style_checkpoint(path, backbone_name):
+    """A checkpoint laid out like facebookresearch/simsiam's releases."""
+    source = build_encoder({"name": backbone_name}, 3, 32)
+    state = {f"module.encoder.{k}": v for k, v in source.net.state_dict().items()}
+    state["module.encoder.fc.0.weight"] = torch.randn(2048, 512)  # the projector, to be dropped
+    state["module.predictor.0.weight"] = torch.randn(512, 2048)
+    torch.save({"epoch": 100, "arch": "resnet50", "state_dict": state, "optimizer": {}}, path)
+    return source
+
+
+def test_import_simsiam_format(tmp_path):
+    path = tmp_path / "checkpoint_0099.pth.tar"
+    source = simsiam_style_checkpoint(path, "resnet18")
+    encoder = import_encoder(path, "simsiam_imagenet", {"name": "resnet18"}, 3, 32)
+    source.eval()
+    x = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(encoder(x), source(x))
+    assert encoder.representation_dim == 512
+
+
+def test_import_refuses_shape_mismatch(tmp_path):
+    path = tmp_path / "checkpoint.pth.tar"
+    simsiam_style_checkpoint(path, "resnet18")
+    with pytest.raises(CheckpointError, match="does not fit backbone resnet34"):
+        import_encoder(path, "simsiam_imagenet", {"name": "resnet34"}, 3, 32)
+
+
+def test_import_refuses_pickled_objects(tmp_path):
+    path = tmp_path / "checkpoint.pth.tar"
+    with open(path, "wb") as f:
+        pickle.dump({"state_dict": NotATensor()}, f)
+    with pytest.raises(CheckpointError, match="weights_only=True"):
+        import_encoder(path, "simsiam_imagenet", {"name": "resnet18"}, 3, 32)

@@ -1,0 +1,12 @@
+"""Each victim next to the random-init floor. Snakemake rule: victim_quality_table."""
+
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
+
+from sslsteal.runtime import logged_to
+from sslsteal.tables import collect, victim_quality_table, write_victim_quality
+
+with logged_to(snakemake.log[0]):
+    probes = collect([*snakemake.input.victims, *snakemake.input.random_init, snakemake.input.raw_pixels])
+    write_victim_quality(victim_quality_table(probes), snakemake.output.csv, snakemake.output.markdown)
