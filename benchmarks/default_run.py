@@ -74,7 +74,7 @@ def print_tables() -> None:
         print(f"\n{csv.relative_to(ROOT)}")
         shown = table.copy()
         shown["accuracy"] = (shown["accuracy"] * 100).round(1)
-        print(shown.round(3).fillna("").to_string(index=False))
+        print(shown.round(3).astype(object).where(shown.notna(), "").to_string(index=False))
         stolen = table[table["encoder"] == "stolen"]
         best = stolen.loc[stolen[stolen["budget"] == stolen["budget"].max()]["accuracy"].idxmax()]
         print(
