@@ -99,7 +99,8 @@ def test_every_output_exists_and_is_well_formed(tiny_run):
 
     quality = pd.read_csv(w / f"paper_figures/victim_quality_{DOWNSTREAM}.csv")
     assert set(quality["victim"]) == set(VICTIMS)
-    assert (quality["over_random_init"] == quality["victim_accuracy"] - quality["random_init_accuracy"]).all()
+    margin = quality["victim_accuracy"] - quality["random_init_accuracy"]
+    assert quality["over_random_init"].to_numpy() == pytest.approx(margin.to_numpy(), abs=1e-4)
 
     # Every rule wrote its log and benchmark.
     assert (w / f"logs/train_victim/{VICTIM}.log").read_text().strip()

@@ -8,7 +8,6 @@ never hard-coded.
 from __future__ import annotations
 
 import torch
-import torchvision
 from torch import nn
 
 
@@ -72,6 +71,8 @@ def cifar_resnet(depth: int) -> nn.Module:
     """torchvision's ResNet with the CIFAR stem the paper uses (3x3 stride-1 first conv,
     no max-pool) and no classifier: the output is the pooled representation (512-d for
     ResNet18/34, 2048-d for ResNet50)."""
+    import torchvision  # only for ResNets: its import is slow
+
     constructors = {18: torchvision.models.resnet18, 34: torchvision.models.resnet34, 50: torchvision.models.resnet50}
     net = constructors[depth](weights=None)
     net.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
@@ -83,6 +84,8 @@ def cifar_resnet(depth: int) -> nn.Module:
 def imagenet_resnet50() -> nn.Module:
     """torchvision's ResNet50 with its ImageNet stem and no classifier (2048-d): the
     architecture of the public SimSiam ImageNet checkpoint."""
+    import torchvision
+
     net = torchvision.models.resnet50(weights=None)
     net.fc = nn.Identity()
     return net
