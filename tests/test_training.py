@@ -2,6 +2,7 @@
 
 import torch
 
+from sslsteal.backbones import build_encoder
 from sslsteal.data import make_synthetic
 from sslsteal.extraction import steal_direct
 from sslsteal.runtime import configure_torch, seed_everything
@@ -110,3 +111,16 @@ def test_other_ssl_methods_train_encoder_and_heads(method):
         first_linear = next(m for m in head if isinstance(m, torch.nn.Linear))
         initial_linear = next(m for m in initial_heads[name] if isinstance(m, torch.nn.Linear))
         assert not torch.equal(first_linear.weight, initial_linear.weight), f"{name} was not optimised"
+
+
+def test_sgd_recipe_trains_and_unknown_optimiser_is_named():
+    from sslsteal.victim import train_victim
+
+    configure_torch(1)
+    recipe = {**RECIPE, "optimiser": "sgd", "lr": 0.05, "momentum": 0.9, "hidden_dim": 16, "projection_dim": 16}
+    seed_everything(0)
+    initial = build_encoder(BACKBONE, 1, 12)
+    encoder, _, history = train_victim("simsiam", images(), BACKBONE, recipe, seed_everything(0))
+    assert not torch.equal(encoder.net.features[0].weight, initial.net.features[0].weight)
+    with pytest.raises(ValueError, match="unknown optimiser 'lamb'"):
+        train_victim("simclr", images(), BACKBONE, {**RECIPE, "optimiser": "lamb"}, seed_everything(0))

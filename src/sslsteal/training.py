@@ -30,8 +30,11 @@ def fit(
     drop_last: bool = True,
     resume_from: dict | None = None,
     save_state: Callable[[dict], None] | None = None,
+    optimiser_name: str = "adam",
+    momentum: float = 0.9,
 ) -> list[dict]:
-    """Train ``modules`` with Adam + cosine schedule; return the per-epoch log.
+    """Train ``modules`` with Adam (or SGD with momentum) and a cosine schedule; return
+    the per-epoch log.
 
     ``batch_loss(indices)`` computes the loss of one batch of item indices; everything
     method-specific (views, targets, heads) lives in it. After every epoch
@@ -42,7 +45,12 @@ def fit(
     """
     modules = list(modules)
     parameters = [p for m in modules for p in m.parameters()]
-    optimiser = torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
+    if optimiser_name == "adam":
+        optimiser = torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
+    elif optimiser_name == "sgd":  # SimSiam's and Barlow Twins' own recipes use SGD
+        optimiser = torch.optim.SGD(parameters, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    else:
+        raise ValueError(f"unknown optimiser {optimiser_name!r}; known: adam, sgd")
     batch_size = min(batch_size, n_items)
     steps_per_epoch = n_items // batch_size if drop_last else -(-n_items // batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, epochs * steps_per_epoch))

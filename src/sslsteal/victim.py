@@ -116,6 +116,8 @@ def train_victim(
         description=f"victim {method}",
         resume_from=resume_from,
         save_state=save_state,
+        optimiser_name=recipe.get("optimiser", "adam"),
+        momentum=recipe.get("momentum", 0.9),
     )
     return encoder, heads, history
 
