@@ -6,7 +6,7 @@ from sslsteal.backbones import build_encoder
 from sslsteal.data import make_synthetic
 from sslsteal.extraction import steal_direct
 from sslsteal.runtime import configure_torch, seed_everything
-from sslsteal.victim import train_simclr
+from sslsteal.victim import train_victim
 
 BACKBONE = {"name": "small_cnn", "widths": [4, 8, 16]}
 RECIPE = {
@@ -26,7 +26,7 @@ def images(n=96):
 
 def train(seed):
     configure_torch(1)
-    encoder, head, history = train_simclr(images(), BACKBONE, RECIPE, seed_everything(seed))
+    encoder, _, history = train_victim("simclr", images(), BACKBONE, RECIPE, seed_everything(seed))
     return encoder, history
 
 

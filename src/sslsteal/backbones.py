@@ -203,5 +203,4 @@ def import_encoder(path, checkpoint_format: str, backbone: dict, in_channels: in
         encoder.net.load_state_dict(state)
     except RuntimeError as err:
         raise CheckpointError(f"{path} does not fit backbone {backbone['name']}: {err}") from err
-    encoder.representation_dim = representation_dim(encoder, in_channels, image_size)
     return encoder.eval()

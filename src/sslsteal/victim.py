@@ -120,9 +120,3 @@ def train_victim(
         momentum=recipe.get("momentum", 0.9),
     )
     return encoder, heads, history
-
-
-def train_simclr(images, backbone, recipe, generator, device=torch.device("cpu")):
-    """SimCLR victim: (encoder, projection head, log)."""
-    encoder, heads, history = train_victim("simclr", images, backbone, recipe, generator, device)
-    return encoder, heads["projector"], history
