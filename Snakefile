@@ -15,7 +15,8 @@ include: "rules/common.smk"
 wildcard_constraints:
     victim="|".join(VICTIMS),
     dataset="[a-z_]+",
-    method="direct",
+    method="direct|head_access|head_recreation",
+    view_seed=r"\d+",
     loss="mse|infonce|softnn|wasserstein",
     query_set="[A-Za-z0-9_]+",
     downstream="[A-Za-z0-9_]+",

@@ -68,19 +68,30 @@ def dry_run() -> tuple[float, int]:
     return seconds, int(total.group(1)) if total else 0
 
 
+def shown(table: pd.DataFrame) -> str:
+    table = table.copy()
+    for column in table.columns:
+        if "accuracy" in column:
+            table[column] = (table[column] * 100).round(1)
+    return table.round(3).astype(object).where(table.notna(), "").to_string(index=False)
+
+
 def print_tables() -> None:
+    for csv in sorted((ROOT / "paper_figures").glob("victim_quality_*.csv")):
+        print(f"\n{csv.relative_to(ROOT)}\n{shown(pd.read_csv(csv))}")
     for csv in sorted((ROOT / "paper_figures").glob("*/*/stolen_accuracy.csv")):
         table = pd.read_csv(csv)
-        print(f"\n{csv.relative_to(ROOT)}")
-        shown = table.copy()
-        shown["accuracy"] = (shown["accuracy"] * 100).round(1)
-        print(shown.round(3).astype(object).where(shown.notna(), "").to_string(index=False))
+        print(f"\n{csv.relative_to(ROOT)}\n{shown(table)}")
         stolen = table[table["encoder"] == "stolen"]
         best = stolen.loc[stolen[stolen["budget"] == stolen["budget"].max()]["accuracy"].idxmax()]
         print(
-            f"best stolen at {int(best['budget'])} queries: {best['loss']} {best['accuracy'] * 100:.1f}% "
-            f"= {best['ratio_to_victim']:.3f} of the victim, {best['gain_recovered']:.2f} of its gain over random init"
+            f"best stolen at {int(best['budget'])} queries: {best['method']} {best['loss']} ({best['query_set']}) "
+            f"{best['accuracy'] * 100:.1f}% = {best['ratio_to_victim']:.3f} of the victim, "
+            f"{best['gain_recovered']:.2f} of its gain over random init"
         )
+        comparison = csv.with_name("method_comparison.csv")
+        if comparison.exists():
+            print(f"\n{comparison.relative_to(ROOT)}\n{shown(pd.read_csv(comparison))}")
 
 
 def main() -> None:
@@ -103,6 +114,10 @@ def main() -> None:
         for tsv in sorted((ROOT / "results" / "benchmarks").rglob("*.tsv")):
             if "train_victim" in str(tsv):
                 print(f"victim training: {pd.read_csv(tsv, sep=chr(9))['s'].iloc[0]:.0f} s ({tsv.stem})")
+        jobs = [(tsv.relative_to(ROOT / "results" / "benchmarks").parts[0], pd.read_csv(tsv, sep="\t")["s"].iloc[0])
+                for tsv in (ROOT / "results" / "benchmarks").rglob("*.tsv")]
+        by_rule = pd.DataFrame(jobs, columns=["rule", "seconds"]).groupby("rule")["seconds"].agg(["count", "sum"])
+        print(f"job seconds by rule (summed over jobs):\n{by_rule.round(0).to_string()}")
     seconds, jobs = dry_run()
     print(f"snakemake -n paper_figures right after: {jobs} jobs, {seconds:.1f} s")
     print_tables()

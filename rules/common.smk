@@ -10,7 +10,10 @@ validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
 DATA_ROOT = config.get("data_root", "data")
 # Split sizes of the real datasets; synthetic sizes come from the config.
-SPLIT_SIZES = {"fashion_mnist": {"train": 60000, "test": 10000}}
+SPLIT_SIZES = {
+    "fashion_mnist": {"train": 60000, "test": 10000},
+    "digits": {"train": 1497, "test": 300},
+}
 
 
 def split_size(dataset, split):
@@ -67,31 +70,62 @@ def check_config():
                 "required for simclr (InfoNCE temperature > 0)",
             )
     for name, query_set in config["query_sets"].items():
-        if query_set["dataset"] not in datasets:
+        if "dataset" in query_set and query_set["dataset"] not in datasets:
             config_error(
                 f"query_sets.{name}.dataset",
-                f"{query_set['dataset']!r} is not under datasets",
+                f"{query_set['dataset']!r} is not under datasets: {sorted(datasets)}",
             )
     extraction = config["extraction"]
-    for name in extraction["query_sets"]:
-        if name not in config["query_sets"]:
+    for i, block in enumerate(extraction["grid"]):
+        key = f"extraction.grid[{i}]"
+        for vid in block.get("victims", []):
+            if vid not in config["victims"]:
+                config_error(
+                    f"{key}.victims",
+                    f"{vid!r} is not under victims: {sorted(config['victims'])}",
+                )
+        for name in block["query_sets"]:
+            if name not in config["query_sets"]:
+                config_error(
+                    f"{key}.query_sets",
+                    f"{name!r} is not defined under query_sets: {sorted(config['query_sets'])}",
+                )
+            pool = query_pool_size(name)
+            too_large = [b for b in block["budgets"] if b > pool]
+            if too_large:
+                config_error(
+                    f"{key}.budgets",
+                    f"{too_large} exceed the {pool} images of query set {name!r}",
+                )
+        for loss in block["losses"]:
+            if loss not in extraction["loss_options"]:
+                config_error(
+                    f"extraction.loss_options.{loss}",
+                    "missing (lr, batch_size[, temperature])",
+                )
+        heads = [m for m in block["methods"] if m != "direct"]
+        if heads and "wasserstein" in block["losses"]:
             config_error(
-                "extraction.query_sets",
-                f"{name!r} is not defined under query_sets: {sorted(config['query_sets'])}",
+                f"{key}.losses",
+                f"wasserstein compares non-negative histograms; {heads} answer with head "
+                "outputs that can be negative: list wasserstein in a direct-only block",
             )
-        pool = query_pool_size(name)
-        too_large = [b for b in extraction["budgets"] if b > pool]
-        if too_large:
+        if (
+            "head_recreation" in block["methods"]
+            and "head_recreation" not in extraction
+        ):
             config_error(
-                "extraction.budgets",
-                f"{too_large} exceed the {pool} images of query set {name!r}",
+                "extraction.head_recreation",
+                "required when a grid block lists head_recreation (views, head recipe)",
             )
-    for loss in extraction["losses"]:
-        if loss not in extraction["loss_options"]:
-            config_error(
-                f"extraction.loss_options.{loss}",
-                "missing (lr, batch_size[, temperature])",
-            )
+        if "head_access" in block["methods"]:
+            for vid in block.get("victims", list(config["victims"])):
+                if "external" in config["victims"][vid]:
+                    config_error(
+                        f"{key}.methods",
+                        f"head_access needs the victim's projection head; external victim "
+                        f"{vid!r} has none (give this block `victims:` without it)",
+                    )
     for name, downstream in config["probe"]["downstream"].items():
         if downstream["dataset"] not in datasets:
             config_error(
@@ -102,7 +136,7 @@ def check_config():
         test_n = split_size(downstream["dataset"], downstream["test_split"])
         test_last = downstream.get("test_last") or test_n
         for qname, query_set in config["query_sets"].items():
-            same = (query_set["dataset"], query_set["split"]) == (
+            same = (query_set.get("dataset"), query_set.get("split")) == (
                 downstream["dataset"],
                 downstream["test_split"],
             )
@@ -121,6 +155,8 @@ def check_config():
 
 def query_pool_size(name):
     query_set = config["query_sets"][name]
+    if "noise" in query_set:
+        return query_set["noise"]["n"]
     return split_size(query_set["dataset"], query_set["split"]) - query_set.get(
         "exclude_last", 0
     )
@@ -135,6 +171,8 @@ EXTERNAL_VICTIMS = [v for v in VICTIMS if "external" in config["victims"][v]]
 TRAINED_VICTIMS_PATTERN = "|".join(TRAINED_VICTIMS) or "(?!)"
 EXTERNAL_VICTIMS_PATTERN = "|".join(EXTERNAL_VICTIMS) or "(?!)"
 EXTRACTION = config["extraction"]
+# Encoders' arithmetic in every job that runs one (results depend on it).
+PRECISION = config.get("precision", "fp32")
 
 
 # ---------------------------------------------------------------- paths
@@ -157,16 +195,56 @@ def stolen_backbone(victim):
     )
 
 
+def extraction_cells(victim):
+    """The (method, loss, query_set, budget) cells the grid asks of ``victim``: the union
+    of each block's product, sorted."""
+    cells = set()
+    for block in EXTRACTION["grid"]:
+        if victim not in block.get("victims", VICTIMS):
+            continue
+        for method in block["methods"]:
+            for loss in block["losses"]:
+                for query_set in block["query_sets"]:
+                    for budget in block["budgets"]:
+                        cells.add((method, loss, query_set, budget))
+    return sorted(cells)
+
+
 def stolen_probes(victim, downstream):
-    return expand(
-        "results/probes/{downstream}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}.json",
-        downstream=downstream,
-        victim=victim,
-        method=EXTRACTION.get("methods", ["direct"]),
-        loss=EXTRACTION["losses"],
-        query_set=EXTRACTION["query_sets"],
-        budget=EXTRACTION["budgets"],
+    return [
+        f"results/probes/{downstream}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}.json"
+        for method, loss, query_set, budget in extraction_cells(victim)
+    ]
+
+
+def comparison_cell():
+    """(query set, budget) of the method-comparison table."""
+    chosen = config["paper_figures"].get("comparison", {})
+    first = EXTRACTION["grid"][0]
+    return (
+        chosen.get("query_set", first["query_sets"][0]),
+        chosen.get("budget", max(first["budgets"])),
     )
+
+
+def views_dump(victim, query_set):
+    seed = EXTRACTION["head_recreation"]["view_seed"]
+    return f"results/dumps/{victim}/{query_set}/views_seed{seed}.h5"
+
+
+def extraction_dump(wildcards):
+    """The answers an extraction job reads: the views dump for head recreation,
+    otherwise the plain answers (representations, and projections when there is a head).
+    """
+    if wildcards.method == "head_recreation":
+        return views_dump(wildcards.victim, wildcards.query_set)
+    return f"results/dumps/{wildcards.victim}/{wildcards.query_set}/answers.h5"
+
+
+def extraction_method_options(wildcards):
+    if wildcards.method == "head_recreation":
+        return canonical(EXTRACTION["head_recreation"])
+    return {}
 
 
 def paper_figure_outputs():
@@ -179,6 +257,8 @@ def paper_figure_outputs():
             "paper_figures/{victim}/{downstream}/stolen_accuracy.csv",
             "paper_figures/{victim}/{downstream}/stolen_accuracy.md",
             "paper_figures/{victim}/{downstream}/accuracy_vs_queries.png",
+            "paper_figures/{victim}/{downstream}/method_comparison.csv",
+            "paper_figures/{victim}/{downstream}/method_comparison.md",
         ],
         victim=VICTIMS,
         downstream=downstream,
@@ -190,7 +270,9 @@ def downstream_dataset(wildcards):
 
 
 def query_dataset(wildcards):
-    return prepared(config["query_sets"][wildcards.query_set]["dataset"])
+    """The prepared dataset of a query set; nothing for the noise baseline."""
+    query_set = config["query_sets"][wildcards.query_set]
+    return [] if "noise" in query_set else prepared(query_set["dataset"])
 
 
 # Every probe gets the same protocol: only the probe block and the seed.
@@ -200,4 +282,5 @@ PROBE_PARAMS = dict(
     ),
     recipe=canonical({k: v for k, v in config["probe"].items() if k != "downstream"}),
     seed=config["seed"],
+    precision=PRECISION,
 )

@@ -1,5 +1,6 @@
-# Stage 3: the API's answers. The victim's representation of every image of a query
-# pool, computed once. Extraction reads only these files, never the victim model.
+# Stage 3: the API's answers, computed once per (victim, query set). Extraction reads
+# only these files, never the victim model: the black-box threat model, enforced by
+# the DAG.
 
 
 rule dump_victim:
@@ -7,15 +8,37 @@ rule dump_victim:
         encoder="results/victims/{victim}/encoder.pt",
         dataset=query_dataset,
     output:
-        dump="results/dumps/{victim}/{query_set}.h5",
+        dump="results/dumps/{victim}/{query_set}/answers.h5",
     log:
-        "logs/dump_victim/{victim}/{query_set}.log",
+        "logs/dump_victim/{victim}/{query_set}/answers.log",
     benchmark:
-        "results/benchmarks/dump_victim/{victim}/{query_set}.tsv"
+        "results/benchmarks/dump_victim/{victim}/{query_set}/answers.tsv"
     conda:
         "../envs/sslsteal.yaml"
     threads: config["threads"]["probe"]
     params:
         query_set=lambda wildcards: canonical(config["query_sets"][wildcards.query_set]),
+        precision=PRECISION,
     script:
         "../workflow_scripts/dump_victim.py"
+
+
+# The head-recreation attacker's queries: augmented views of each image, each view
+# one API call, answered once per view seed.
+use rule dump_victim as dump_victim_views with:
+    output:
+        dump="results/dumps/{victim}/{query_set}/views_seed{view_seed}.h5",
+    log:
+        "logs/dump_victim/{victim}/{query_set}/views_seed{view_seed}.log",
+    benchmark:
+        "results/benchmarks/dump_victim/{victim}/{query_set}/views_seed{view_seed}.tsv"
+    params:
+        query_set=lambda wildcards: canonical(config["query_sets"][wildcards.query_set]),
+        views=lambda wildcards: canonical(
+            {
+                "n_views": EXTRACTION["head_recreation"]["n_views"],
+                "view_seed": int(wildcards.view_seed),
+                "augmentation": EXTRACTION["head_recreation"].get("augmentation", {}),
+            }
+        ),
+        precision=PRECISION,

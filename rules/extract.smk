@@ -4,7 +4,7 @@
 
 rule extract:
     input:
-        dump="results/dumps/{victim}/{query_set}.h5",
+        dump=extraction_dump,
         dataset=query_dataset,
     output:
         encoder="results/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/encoder.pt",
@@ -21,8 +21,11 @@ rule extract:
         loss_options=lambda wildcards: canonical(
             EXTRACTION["loss_options"][wildcards.loss]
         ),
+        method_options=extraction_method_options,
+        query_set=lambda wildcards: canonical(config["query_sets"][wildcards.query_set]),
         epochs=EXTRACTION["epochs"],
         weight_decay=EXTRACTION.get("weight_decay", 0.0),
         seed=config["seed"],
+        precision=PRECISION,
     script:
         "../workflow_scripts/extract.py"

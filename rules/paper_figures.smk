@@ -56,8 +56,29 @@ rule accuracy_vs_queries_figure:
         "../envs/sslsteal.yaml"
     params:
         style=canonical(config["paper_figures"].get("figure", {})),
+        query_set=comparison_cell()[0],
     script:
         "../workflow_scripts/accuracy_vs_queries_figure.py"
+
+
+rule method_comparison_table:
+    input:
+        "results/tables/{victim}/{downstream}/probes.csv",
+    output:
+        csv="paper_figures/{victim}/{downstream}/method_comparison.csv",
+        markdown="paper_figures/{victim}/{downstream}/method_comparison.md",
+    log:
+        "logs/method_comparison_table/{victim}/{downstream}.log",
+    benchmark:
+        "results/benchmarks/method_comparison_table/{victim}/{downstream}.tsv"
+    localrule: True
+    conda:
+        "../envs/sslsteal.yaml"
+    params:
+        query_set=comparison_cell()[0],
+        budget=comparison_cell()[1],
+    script:
+        "../workflow_scripts/method_comparison_table.py"
 
 
 rule victim_quality_table:

@@ -5,6 +5,9 @@
 rule probe_stolen:
     input:
         encoder="results/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/encoder.pt",
+        # Fidelity compares the stolen representation with the victim's on the probe's
+        # held-out images (evaluation, not the attack: the attacker never sees these).
+        victim="results/victims/{victim}/encoder.pt",
         dataset=downstream_dataset,
     output:
         "results/probes/{downstream}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}.json",

@@ -20,6 +20,7 @@ rule train_victim:
     params:
         victim=lambda wildcards: canonical(config["victims"][wildcards.victim]),
         seed=config["seed"],
+        precision=PRECISION,
     script:
         "../workflow_scripts/train_victim.py"
 

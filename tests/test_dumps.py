@@ -52,3 +52,25 @@ def test_inconsistent_metadata_refused(tmp_path):
 def test_mismatched_shapes_refused_at_write(tmp_path):
     with pytest.raises(ValueError):
         write_dump(tmp_path / "x.h5", np.zeros((3, 2)), np.arange(4), {"victim": "v"})
+
+
+def test_projection_and_views_round_trip(tmp_path):
+    rng = np.random.default_rng(1)
+    index = np.arange(6)
+    representation = rng.normal(size=(6, 4)).astype(np.float32)
+    projection = rng.normal(size=(6, 3)).astype(np.float32)
+    write_dump(tmp_path / "a.h5", representation, index, {"victim": "v", "query_set": "q"}, projection=projection)
+    dump = read_dump(tmp_path / "a.h5")
+    np.testing.assert_array_equal(dump.projection.numpy(), projection)
+    assert dump.meta["projection_dim"] == 3
+    views = rng.normal(size=(2, 6, 4)).astype(np.float32)
+    write_dump(tmp_path / "v.h5", views, index, {"victim": "v", "query_set": "q"})
+    dump = read_dump(tmp_path / "v.h5")
+    assert dump.representation.shape == (2, 6, 4) and dump.meta["n_views"] == 2 and dump.projection is None
+
+
+def test_non_finite_projection_refused(tmp_path):
+    projection = np.full((3, 2), np.nan, dtype=np.float32)
+    write_dump(tmp_path / "a.h5", np.zeros((3, 4)), np.arange(3), {"victim": "v", "query_set": "q"}, projection=projection)
+    with pytest.raises(DumpError, match="non-finite"):
+        read_dump(tmp_path / "a.h5")

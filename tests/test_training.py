@@ -4,7 +4,7 @@ import torch
 
 from sslsteal.backbones import build_encoder
 from sslsteal.data import make_synthetic
-from sslsteal.extraction import steal_direct
+from sslsteal.extraction import train_stolen
 from sslsteal.runtime import configure_torch, seed_everything
 from sslsteal.victim import train_victim
 
@@ -43,9 +43,9 @@ def test_direct_extraction_reduces_the_loss():
     configure_torch(1)
     query = images(64)
     answers = torch.rand(64, 16)
-    _, history = steal_direct(
-        query, answers, loss="mse", loss_options={}, backbone=BACKBONE, epochs=5, batch_size=16, lr=0.01,
-        weight_decay=0.0, generator=seed_everything(0),
+    _, history = train_stolen(
+        query, answers, loss="mse", loss_options={}, backbone=BACKBONE, in_channels=1, image_size=12,
+        with_head=False, epochs=5, batch_size=16, lr=0.01, weight_decay=0.0, generator=seed_everything(0),
     )
     assert history[-1]["loss"] < history[0]["loss"]
 
@@ -54,9 +54,10 @@ def test_direct_extraction_refuses_a_width_mismatch():
     import pytest
 
     with pytest.raises(ValueError, match="match the victim's answers"):
-        steal_direct(
-            images(8), torch.rand(8, 32), loss="mse", loss_options={}, backbone=BACKBONE, epochs=1, batch_size=4,
-            lr=0.01, weight_decay=0.0, generator=seed_everything(0),
+        train_stolen(
+            images(8), torch.rand(8, 32), loss="mse", loss_options={}, backbone=BACKBONE, in_channels=1,
+            image_size=12, with_head=False, epochs=1, batch_size=4, lr=0.01, weight_decay=0.0,
+            generator=seed_everything(0),
         )
 
 

@@ -62,14 +62,20 @@ def test_every_output_exists_and_is_well_formed(tiny_run):
     train_log = pd.read_csv(w / f"results/victims/{VICTIM}/train_log.tsv", sep="\t")
     assert list(train_log["epoch"]) == [1, 2] and train_log["loss"].notna().all()
 
-    dump = read_dump(w / f"results/dumps/{VICTIM}/{QUERY_SET}.h5", expect={"victim": VICTIM})
+    dump = read_dump(w / f"results/dumps/{VICTIM}/{QUERY_SET}/answers.h5", expect={"victim": VICTIM})
     assert dump.representation.shape == (400, 32)  # 600 test images minus the last 200
+    assert dump.projection.shape == (400, 16)  # the SimCLR head's output, for head_access
     assert list(dump.index) == list(range(400))
+    views = read_dump(w / f"results/dumps/{VICTIM}/{QUERY_SET}/views_seed0.h5", expect={"victim": VICTIM})
+    assert views.representation.shape == (2, 400, 32) and views.meta["n_views"] == 2
+    noise = read_dump(w / f"results/dumps/{VICTIM}/uniform_noise/answers.h5")
+    digits = read_dump(w / f"results/dumps/{VICTIM}/digits_train/answers.h5")
+    assert noise.meta["n"] == 400 and digits.meta["n"] == 1497
 
     for victim in VICTIMS:
         _, meta = load_encoder(w / f"results/victims/{victim}/encoder.pt")
         assert meta["method"] == victim.removesuffix("_synthetic")
-        assert read_dump(w / f"results/dumps/{victim}/{QUERY_SET}.h5", expect={"victim": victim}).meta["n"] == 400
+        assert read_dump(w / f"results/dumps/{victim}/{QUERY_SET}/answers.h5", expect={"victim": victim}).meta["n"] == 400
         for loss in LOSSES:
             for budget in BUDGETS:
                 stolen, meta = load_encoder(w / f"results/stolen/{victim}/direct/{loss}/{QUERY_SET}/{budget}/encoder.pt")
@@ -79,6 +85,7 @@ def test_every_output_exists_and_is_well_formed(tiny_run):
                 assert 0.0 <= probe["accuracy"] <= 1.0 and probe["n_test"] == 200
                 assert (probe["victim"], probe["loss"], probe["budget"], probe["seed"]) == (victim, loss, budget, 0)
                 assert probe["probe_seconds"] > 0 and probe["train_seconds"] > 0
+                assert -1 <= probe["cosine"] <= 1 and 0 <= probe["cka"] <= 1 + 1e-9
         assert (w / f"paper_figures/{victim}/{DOWNSTREAM}/accuracy_vs_queries.png").exists()
 
     for kind in ("victim", "random_init"):
@@ -89,7 +96,18 @@ def test_every_output_exists_and_is_well_formed(tiny_run):
 
     table = pd.read_csv(w / f"paper_figures/{VICTIM}/{DOWNSTREAM}/stolen_accuracy.csv")
     assert list(table["encoder"][:3]) == ["victim", "random_init", "raw_pixels"]
-    assert len(table) == 3 + len(LOSSES) * len(BUDGETS)
+    # direct: 4 losses x 2 budgets; head_access, head_recreation: 2 losses; mse on digits and noise.
+    assert len(table) == 3 + len(LOSSES) * len(BUDGETS) + 2 * 2 + 2
+    heads = table[table["method"] == "head_recreation"]
+    assert (heads["api_calls"] == 2 * heads["queries"]).all() and len(heads) == 2
+    direct = table[table["method"] == "direct"]
+    assert (direct["api_calls"] == direct["queries"]).all()
+    comparison = pd.read_csv(w / f"paper_figures/{VICTIM}/{DOWNSTREAM}/method_comparison.csv")
+    assert set(comparison["method"]) == {"direct", "head_access", "head_recreation"}
+    assert (comparison[["cosine", "cka"]].notna()).all().all() and len(comparison) == 4 + 2 + 2
+    for victim in VICTIMS[1:]:  # the head and out-of-distribution blocks attack the SimCLR victim only
+        other = pd.read_csv(w / f"paper_figures/{victim}/{DOWNSTREAM}/stolen_accuracy.csv")
+        assert len(other) == 3 + len(LOSSES) * len(BUDGETS)
     assert table.loc[0, "ratio_to_victim"] == pytest.approx(1.0)
     assert table.loc[1, "gain_recovered"] == pytest.approx(0.0)
     markdown = (w / f"paper_figures/{VICTIM}/{DOWNSTREAM}/stolen_accuracy.md").read_text()
@@ -126,29 +144,45 @@ def test_figure_setting_reruns_only_the_figure(tiny_run, tmp_path):
 
 
 def test_new_budget_runs_only_its_jobs(tiny_run, tmp_path):
-    config = edited_config(tmp_path, lambda c: c["extraction"]["budgets"].append(250))
+    config = edited_config(tmp_path, lambda c: c["extraction"]["grid"][0]["budgets"].append(250))
     jobs = planned_jobs(tiny_run, config)
     assert jobs.pop("extract") == 4 * len(VICTIMS) and jobs.pop("probe_stolen") == 4 * len(VICTIMS)
     assert jobs == {
         "collect_probes": len(VICTIMS),
         "stolen_accuracy_table": len(VICTIMS),
         "accuracy_vs_queries_figure": len(VICTIMS),
+        "method_comparison_table": len(VICTIMS),
         "paper_figures": 1,
     }
 
 
-def test_one_cell_schedules_only_its_chain(tmp_path):
-    target = f"results/probes/{DOWNSTREAM}/stolen/{VICTIM}/direct/softnn/{QUERY_SET}/100.json"
+@pytest.mark.parametrize(
+    "cell, dump_rule",
+    [("direct/softnn/synthetic_test/100", "dump_victim"), ("head_recreation/infonce/synthetic_test/400", "dump_victim_views")],
+)
+def test_one_cell_schedules_only_its_chain(tmp_path, cell, dump_rule):
+    target = f"results/probes/{DOWNSTREAM}/stolen/{VICTIM}/{cell}.json"
     jobs = planned_jobs(tmp_path, TINY, target)
-    assert jobs == {"prepare_dataset": 1, "train_victim": 1, "dump_victim": 1, "extract": 1, "probe_stolen": 1}
+    assert jobs == {"prepare_dataset": 1, "train_victim": 1, dump_rule: 1, "extract": 1, "probe_stolen": 1}
+
+
+def test_noise_cell_needs_no_dataset_for_its_queries(tmp_path):
+    target = f"results/stolen/{VICTIM}/direct/mse/uniform_noise/400/encoder.pt"
+    # The victim's training data is the only dataset prepared.
+    assert planned_jobs(tmp_path, TINY, target) == {"prepare_dataset": 1, "train_victim": 1, "dump_victim": 1, "extract": 1}
 
 
 @pytest.mark.parametrize(
     "edit, expected",
     [
         (lambda c: c.update(unknown_key=1), "unknown_key"),
-        (lambda c: c["extraction"].update(budgets=[100, 5000]), "extraction.budgets"),
-        (lambda c: c["extraction"].update(losses=["mse", "l1"]), "l1"),
+        (lambda c: c["extraction"]["grid"][0].update(budgets=[100, 5000]), "extraction.grid[0].budgets"),
+        (lambda c: c["extraction"]["grid"][0].update(losses=["mse", "l1"]), "l1"),
+        (lambda c: c["extraction"]["grid"][1].update(losses=["wasserstein"]), "extraction.grid[1].losses"),
+        (lambda c: c["extraction"]["grid"][2].update(query_sets=["cifar10_test"]), "extraction.grid[2].query_sets"),
+        (lambda c: c["extraction"].pop("head_recreation"), "extraction.head_recreation"),
+        (lambda c: c["query_sets"]["uniform_noise"]["noise"].update(n=0), "uniform_noise"),
+        (lambda c: c.update(precision="fp16"), "fp16"),
         (lambda c: c["victims"][VICTIM]["recipe"].update(temperature=0), "temperature"),
         (lambda c: c["query_sets"][QUERY_SET].update(exclude_last=0), f"query_sets.{QUERY_SET}.exclude_last"),
         (lambda c: c["victims"][VICTIM].update(dataset="fashion_mnist"), f"victims.{VICTIM}.dataset"),

@@ -1,4 +1,5 @@
-"""Answer a query pool with the victim's representations. Snakemake rule: dump_victim."""
+"""Answer a query pool with the victim's representations (and projections, or the
+answers to augmented views). Snakemake rules: dump_victim, dump_victim_views."""
 
 import sys
 
@@ -6,33 +7,33 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when no
 
 from pathlib import Path
 
-from sslsteal.backbones import load_encoder
-from sslsteal.data import index_range, load_split
+from sslsteal.api import answer_query_set
 from sslsteal.dumps import write_dump
-from sslsteal.io import file_sha256
-from sslsteal.probe import representations
 from sslsteal.runtime import configure_torch, logged_to
 
 with logged_to(snakemake.log[0]) as log:
-    device = configure_torch(snakemake.threads)
+    device = configure_torch(snakemake.threads, snakemake.params.precision)
     query_set = snakemake.params.query_set
-    encoder, meta = load_encoder(snakemake.input.encoder)
-    images, _ = load_split(Path(snakemake.input.dataset).parent, query_set["split"])
-    index = index_range(len(images), exclude_last=query_set.get("exclude_last", 0))
-    answers = representations(encoder.to(device), images[index], device=device)
+    dataset = snakemake.input.get("dataset")
+    answers, index, info, projection = answer_query_set(
+        snakemake.input.encoder,
+        query_set,
+        Path(dataset).parent if dataset else None,
+        views=snakemake.params.get("views"),
+        device=device,
+    )
+    meta = {
+        "victim": snakemake.wildcards.victim,
+        "query_set": snakemake.wildcards.query_set,
+        "dataset": query_set.get("dataset", "uniform_noise"),
+        "split": query_set.get("split", ""),
+        **info,
+    }
     write_dump(
         snakemake.output.dump,
         answers.numpy(),
         index,
-        {
-            "victim": snakemake.wildcards.victim,
-            "query_set": snakemake.wildcards.query_set,
-            "dataset": query_set["dataset"],
-            "split": query_set["split"],
-            "victim_config_hash": meta["config_hash"],
-            "victim_image_size": meta["image_size"],
-            "victim_in_channels": meta["in_channels"],
-            "victim_checkpoint_sha256": file_sha256(snakemake.input.encoder),
-        },
+        meta,
+        projection=None if projection is None else projection.numpy(),
     )
-    log.info("dumped %d answers of dimension %d", answers.shape[0], answers.shape[1])
+    log.info("dumped %s answers of dimension %d", tuple(answers.shape[:-1]), answers.shape[-1])

@@ -10,32 +10,38 @@ from pathlib import Path
 import pandas as pd
 
 from sslsteal.backbones import save_encoder
-from sslsteal.data import load_split
 from sslsteal.dumps import read_dump
-from sslsteal.extraction import steal_direct
+from sslsteal.extraction import steal
 from sslsteal.io import atomic_path
+from sslsteal.queries import images_sha256, query_pool
 from sslsteal.runtime import configure_torch, logged_to, seed_everything
 
 with logged_to(snakemake.log[0]) as log:
     wc = snakemake.wildcards
     budget = int(wc.budget)
-    device = configure_torch(snakemake.threads)
+    device = configure_torch(snakemake.threads, snakemake.params.precision)
     generator = seed_everything(snakemake.params.seed)
     dump = read_dump(snakemake.input.dump, expect={"victim": wc.victim, "query_set": wc.query_set})
     if budget > dump.meta["n"]:
         raise ValueError(f"budget {budget} exceeds the {dump.meta['n']} answers in {snakemake.input.dump}")
-    images, _ = load_split(Path(snakemake.input.dataset).parent, dump.meta["split"])
-    # The budget is the first N queries of the pool, so a smaller budget is a prefix.
-    query_images = images[dump.index[:budget]]
-    answers = dump.representation[:budget]
+    # The attacker's own query images, rebuilt from the config: exactly those answered.
+    dataset = snakemake.input.get("dataset")
+    size, channels = dump.meta["victim_image_size"], dump.meta["victim_in_channels"]
+    pool, _ = query_pool(snakemake.params.query_set, Path(dataset).parent if dataset else None, (channels, size, size))
+    if images_sha256(pool) != dump.meta["queries_sha256"]:
+        raise ValueError(f"the query images differ from those answered in {snakemake.input.dump}; rebuild the dump")
     options = dict(snakemake.params.loss_options)
     lr, batch_size = options.pop("lr"), options.pop("batch_size")
     started = time.perf_counter()
-    stolen, history = steal_direct(
-        query_images,
-        answers,
+    # The budget is the first N images of the pool, so a smaller budget is a prefix.
+    stolen, history, accounting = steal(
+        wc.method,
+        pool,
+        dump,
+        budget,
         loss=wc.loss,
         loss_options=options,
+        method_options=snakemake.params.method_options,
         backbone=snakemake.params.backbone,
         epochs=snakemake.params.epochs,
         batch_size=batch_size,
@@ -43,26 +49,24 @@ with logged_to(snakemake.log[0]) as log:
         weight_decay=snakemake.params.weight_decay,
         generator=generator,
         device=device,
-        image_size=dump.meta.get("victim_image_size"),
     )
     wall = time.perf_counter() - started
     save_encoder(
         snakemake.output.encoder,
         stolen.cpu(),
         snakemake.params.backbone,
-        query_images.shape[1],
-        stolen.image_size,
+        channels,
+        size,
         victim=wc.victim,
         method=wc.method,
         loss=wc.loss,
         query_set=wc.query_set,
         budget=budget,
-        queries=budget,
-        api_calls=budget,
+        **accounting,
         seed=snakemake.params.seed,
         train_seconds=wall,
         victim_checkpoint_sha256=dump.meta.get("victim_checkpoint_sha256", ""),
     )
     with atomic_path(snakemake.output.train_log) as tmp:
         pd.DataFrame(history).to_csv(tmp, sep="\t", index=False)
-    log.info("stole with %s from %d queries in %.1fs", wc.loss, budget, wall)
+    log.info("stole (%s, %s) from %d queries, %d API calls, in %.1fs", wc.method, wc.loss, budget, accounting["api_calls"], wall)

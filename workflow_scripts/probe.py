@@ -11,6 +11,7 @@ import torch
 
 from sslsteal.backbones import build_encoder, load_encoder
 from sslsteal.data import load_split
+from sslsteal.fidelity import fidelity
 from sslsteal.io import write_json
 from sslsteal.probe import linear_probe, raw_pixels, representations, subset
 from sslsteal.runtime import configure_torch, logged_to, seed_everything
@@ -21,7 +22,7 @@ with logged_to(snakemake.log[0]) as log:
     downstream = snakemake.params.downstream
     recipe = snakemake.params.recipe
     seed = snakemake.params.seed
-    device = configure_torch(snakemake.threads)
+    device = configure_torch(snakemake.threads, snakemake.params.precision)
     generator = seed_everything(seed)
     root = Path(snakemake.input.dataset).parent
     train_images, train_labels = load_split(root, downstream["train_split"])
@@ -47,6 +48,9 @@ with logged_to(snakemake.log[0]) as log:
         encoder = encoder.to(device)
         train_x = representations(encoder, train_images, device=device)
         test_x = representations(encoder, test_images, device=device)
+        if kind == "stolen":
+            victim, _ = load_encoder(snakemake.input.victim)
+            record.update(fidelity(test_x, representations(victim.to(device), test_images, device=device)))
     result = linear_probe(
         train_x,
         train_labels,

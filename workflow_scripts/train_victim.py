@@ -19,8 +19,10 @@ from sslsteal.victim import train_victim
 
 with logged_to(snakemake.log[0]) as log:
     victim = snakemake.params.victim
-    fingerprint = config_hash({"victim": victim, "seed": snakemake.params.seed, "threads": snakemake.threads})
-    device = configure_torch(snakemake.threads)
+    fingerprint = config_hash(
+        {"victim": victim, "seed": snakemake.params.seed, "threads": snakemake.threads, "precision": snakemake.params.precision}
+    )
+    device = configure_torch(snakemake.threads, snakemake.params.precision)
     generator = seed_everything(snakemake.params.seed)
     images, _ = load_split(Path(snakemake.input.dataset).parent, "train")
     if victim.get("train_size"):

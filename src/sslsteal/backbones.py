@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .runtime import autocast_dtype
+
 
 class SmallCNN(nn.Module):
     """A small conv net for 2-core CPUs: 3x3 convs with BatchNorm/ReLU, stride-2
@@ -64,7 +66,12 @@ class Encoder(nn.Module):
         self.net = net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.adapter(x))
+        dtype = autocast_dtype()
+        if dtype is None:
+            return self.net(self.adapter(x))
+        with torch.autocast(x.device.type, dtype=dtype):
+            out = self.net(self.adapter(x))
+        return out.float()  # heads, losses and probes work in float32
 
 
 def cifar_resnet(depth: int) -> nn.Module:

@@ -32,7 +32,11 @@ def check_integrity(path: Path, md5: str) -> bool:
     from torchvision.datasets.utils import check_integrity as torchvision_check
 
     return torchvision_check(str(path), md5)
-KNOWN_DATASETS = ("fashion_mnist", "synthetic")
+KNOWN_DATASETS = ("fashion_mnist", "digits", "synthetic")
+# scikit-learn's bundled handwritten digits (8x8 grey, 1,797 images; no download): a real
+# out-of-distribution query set available offline. No official split: the last 300
+# images are "test".
+DIGITS_TEST = 300
 MANIFEST = "prepared.json"
 
 
@@ -116,6 +120,22 @@ def prepare_dataset(name: str, root: str | Path, options: dict) -> dict:
     elif name in TORCHVISION_DATASETS:
         source = _prepare_torchvision(torchvision_dataset(name), root, options)
         files = {}
+    elif name == "digits":
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        # Pixel values are 0..16; scaled to the 0..255 of every other dataset.
+        images = np.round(digits.images * (255 / 16)).astype(np.uint8)[:, None]
+        labels = digits.target.astype(np.int64)
+        cut = len(images) - DIGITS_TEST
+        target = root / "digits.npz"
+        with atomic_path(target) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(
+                    f, train_images=images[:cut], train_labels=labels[:cut], test_images=images[cut:], test_labels=labels[cut:]
+                )
+        files = {target.name: file_sha256(target)}
+        source = "scikit-learn's bundled load_digits()"
     else:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(KNOWN_DATASETS)}")
 
@@ -220,8 +240,8 @@ def _raw_file_ok(path: Path, raw_md5: str | None) -> bool:
 def _load(name: str, root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     if split not in ("train", "test"):
         raise ValueError(f"unknown split {split!r}; known: train, test")
-    if name == "synthetic":
-        with np.load(root / "synthetic.npz") as arrays:
+    if name in ("synthetic", "digits"):
+        with np.load(root / f"{name}.npz") as arrays:
             return torch.from_numpy(arrays[f"{split}_images"]), torch.from_numpy(arrays[f"{split}_labels"])
     dataset = torchvision_dataset(name)(str(root), train=split == "train", download=False)
     images = dataset.data

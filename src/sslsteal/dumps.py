@@ -1,8 +1,11 @@
 """Victim answers stored in HDF5: the API's responses, computed once.
 
-One file per (victim, query set): ``representation`` (N x D float32) and ``index`` (the
-position of each query image in its dataset split), plus attributes naming what made
-it. The attacker reads only these files, never the victim model.
+One file per (victim, query set): ``representation`` (N x D float32), ``index`` (the
+position of each query image in its pool's dataset split), optionally ``projection``
+(N x K: the head's output, for the attack with access to the projection head), plus
+attributes naming what made it. A views dump (the head-recreation attack's augmented
+queries) holds ``representation`` as V x N x D, one slice per view. The attacker reads
+only these files, never the victim model.
 
 Reads open the file with HDF5 file locking off (``locking=False``): dumps are written
 once, atomically, and only read afterwards, so concurrent readers on shared file
@@ -21,7 +24,7 @@ import torch
 
 from .io import atomic_path
 
-REQUIRED_ATTRS = ("victim", "dim", "dataset", "split", "n")
+REQUIRED_ATTRS = ("victim", "query_set", "dim", "n")
 
 
 class DumpError(RuntimeError):
@@ -30,21 +33,33 @@ class DumpError(RuntimeError):
 
 @dataclass
 class Dump:
-    representation: torch.Tensor  # (N, D) float32
+    representation: torch.Tensor  # (N, D) float32, or (V, N, D) for a views dump
     index: np.ndarray  # (N,) int64, positions in the dataset split
     meta: dict
+    projection: torch.Tensor | None = None  # (N, K), when the API returns the head's output
 
 
-def write_dump(path: str | Path, representation: np.ndarray, index: np.ndarray, meta: dict) -> None:
+def write_dump(
+    path: str | Path, representation: np.ndarray, index: np.ndarray, meta: dict, projection: np.ndarray | None = None
+) -> None:
     representation = np.asarray(representation, dtype=np.float32)
     index = np.asarray(index, dtype=np.int64)
-    if representation.ndim != 2 or representation.shape[0] != index.shape[0]:
+    if representation.ndim not in (2, 3) or representation.shape[-2] != index.shape[0]:
         raise ValueError(f"representation {representation.shape} and index {index.shape} do not match")
-    meta = {**meta, "dim": int(representation.shape[1]), "n": int(representation.shape[0])}
+    meta = {**meta, "dim": int(representation.shape[-1]), "n": int(index.shape[0])}
+    if representation.ndim == 3:
+        meta["n_views"] = int(representation.shape[0])
+    if projection is not None:
+        projection = np.asarray(projection, dtype=np.float32)
+        if projection.shape[0] != index.shape[0]:
+            raise ValueError(f"projection {projection.shape} and index {index.shape} do not match")
+        meta["projection_dim"] = int(projection.shape[1])
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.create_dataset("representation", data=representation)
             f.create_dataset("index", data=index)
+            if projection is not None:
+                f.create_dataset("projection", data=projection)
             for key, value in meta.items():
                 f.attrs[key] = json.dumps(value) if isinstance(value, (dict, list)) else value
 
@@ -57,19 +72,26 @@ def read_dump(path: str | Path, expect: dict | None = None) -> Dump:
             meta = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
             representation = f["representation"][()]
             index = f["index"][()]
+            projection = f["projection"][()] if "projection" in f else None
     except (OSError, KeyError) as err:
         raise DumpError(f"cannot read victim dump {path}: {err}; delete it and rerun its rule") from err
     missing = [k for k in REQUIRED_ATTRS if k not in meta]
     if missing:
         raise DumpError(f"victim dump {path} lacks metadata {missing}")
-    if representation.shape != (meta["n"], meta["dim"]) or index.shape != (meta["n"],):
+    expected = (meta["n"], meta["dim"]) if "n_views" not in meta else (meta["n_views"], meta["n"], meta["dim"])
+    consistent = representation.shape == expected and index.shape == (meta["n"],)
+    if projection is not None:
+        consistent = consistent and projection.shape == (meta["n"], meta.get("projection_dim"))
+    if not consistent:
         raise DumpError(
             f"victim dump {path} is inconsistent: representation {representation.shape}, index {index.shape}, "
-            f"metadata says n={meta['n']} dim={meta['dim']}"
+            f"projection {None if projection is None else projection.shape}, metadata says {expected}"
         )
-    if not np.isfinite(representation).all():
+    if not np.isfinite(representation).all() or (projection is not None and not np.isfinite(projection).all()):
         raise DumpError(f"victim dump {path} holds non-finite values")
     for key, value in (expect or {}).items():
         if meta.get(key) != value:
             raise DumpError(f"victim dump {path} has {key}={meta.get(key)!r}, expected {value!r}")
-    return Dump(torch.from_numpy(representation), index, meta)
+    return Dump(
+        torch.from_numpy(representation), index, meta, None if projection is None else torch.from_numpy(projection)
+    )

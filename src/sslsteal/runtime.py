@@ -21,15 +21,31 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def configure_torch(threads: int) -> torch.device:
-    """Fix the thread count (CPU results depend on it) and pick the device.
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+_precision = {"dtype": None}
 
-    Deterministic algorithms make two CPU runs with the same config and seed give the
-    same numbers.
+
+def configure_torch(threads: int, precision: str = "fp32") -> torch.device:
+    """Fix the thread count (CPU results depend on it), the encoders' precision, and
+    pick the device.
+
+    ``precision="bf16"`` runs every encoder forward (and so its backward) under bfloat16
+    autocast; encoder outputs, heads and losses stay float32. On CPUs with AVX512-BF16
+    it makes the small CNN about 1.7x faster; results differ from fp32 runs but are
+    still deterministic. Deterministic algorithms make two CPU runs with the same config
+    and seed give the same numbers.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    _precision["dtype"] = PRECISIONS[precision]
     torch.set_num_threads(max(1, int(threads)))
     torch.use_deterministic_algorithms(True, warn_only=True)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast_dtype() -> torch.dtype | None:
+    """The encoders' autocast dtype set by :func:`configure_torch` (None: float32)."""
+    return _precision["dtype"]
 
 
 @contextlib.contextmanager

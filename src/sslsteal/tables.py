@@ -36,47 +36,83 @@ def stolen_accuracy_table(probes: pd.DataFrame) -> pd.DataFrame:
         baseline[kind] = float(rows["accuracy"].iloc[0])
     stolen = probes[probes["encoder"] == "stolen"].sort_values(["method", "loss", "query_set", "budget"])
     table = pd.concat([probes[probes["encoder"] == k] for k in BASELINES] + [stolen], ignore_index=True)
-    columns = ["encoder", "method", "loss", "query_set", "budget", "accuracy"]
-    table = table.reindex(columns=columns)
+    table = table.reindex(columns=[c for c in COLUMNS if c not in ("ratio_to_victim", "gain_recovered")])
     table["ratio_to_victim"] = table["accuracy"] / baseline["victim"]
     gain = baseline["victim"] - baseline["random_init"]
     table["gain_recovered"] = (table["accuracy"] - baseline["random_init"]) / gain if gain != 0 else float("nan")
-    table["budget"] = table["budget"].astype("Int64")
-    return table
+    for column in ("budget", "queries", "api_calls"):
+        table[column] = table[column].astype("Int64")
+    return table[COLUMNS]
+
+
+# Every stolen copy is one row; its query accounting (distinct images, API calls) and
+# fidelity to the victim (on the probe's held-out images) beside its accuracy.
+COLUMNS = [
+    "encoder", "method", "loss", "query_set", "budget", "queries", "api_calls",
+    "accuracy", "ratio_to_victim", "gain_recovered", "cosine", "cka",
+]
 
 
 def loss_by_budget(table: pd.DataFrame) -> pd.DataFrame:
-    """Stolen accuracy (%) with losses as rows and budgets as columns."""
+    """Stolen accuracy (%): one row per (method, loss, query set), budgets as columns."""
     stolen = table[table["encoder"] == "stolen"]
-    pivot = stolen.pivot_table(index="loss", columns="budget", values="accuracy", aggfunc="first") * 100
+    pivot = stolen.pivot_table(index=["method", "loss", "query_set"], columns="budget", values="accuracy", aggfunc="first") * 100
     pivot.columns = [f"{b} queries" for b in pivot.columns]
     return pivot.round(1)
+
+
+def method_comparison(table: pd.DataFrame, query_set: str, budget: int) -> pd.DataFrame:
+    """The paper's comparison of approaches: one row per (method, loss) at one query set
+    and budget (distinct images), with API calls, accuracy and fidelity."""
+    stolen = table[(table["encoder"] == "stolen") & (table["query_set"] == query_set) & (table["budget"] == budget)]
+    if stolen.empty:
+        raise ValueError(f"no stolen copies at query set {query_set!r} and budget {budget}")
+    keep = ["method", "loss", "queries", "api_calls", "accuracy", "ratio_to_victim", "gain_recovered", "cosine", "cka"]
+    return stolen[keep].sort_values(["method", "loss"]).reset_index(drop=True)
+
+
+def _shown(table: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy in %, ratios and fidelity to 3 decimals, blanks for missing values."""
+    shown = table.copy()
+    shown["accuracy"] = (shown["accuracy"] * 100).round(1)
+    for column in ("ratio_to_victim", "gain_recovered", "cosine", "cka"):
+        if column in shown:
+            shown[column] = pd.to_numeric(shown[column]).round(3)
+    return shown.astype(object).where(shown.notna(), "").rename(columns={"accuracy": "accuracy (%)"})
 
 
 def write_table(table: pd.DataFrame, csv_path: str | Path, markdown_path: str | Path, title: str) -> None:
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
-    shown = table.copy()
-    shown["accuracy"] = (shown["accuracy"] * 100).round(1)
-    shown["ratio_to_victim"] = shown["ratio_to_victim"].round(3)
-    shown["gain_recovered"] = shown["gain_recovered"].round(3)
-    shown = shown.astype(object).where(shown.notna(), "").rename(columns={"accuracy": "accuracy (%)"})
     text = (
-        f"# {title}\n\n## Every probe\n\n{shown.to_markdown(index=False)}\n\n"
-        f"## Stolen accuracy (%), loss x budget\n\n{loss_by_budget(table).to_markdown()}\n"
+        f"# {title}\n\n## Every probe\n\n{_shown(table).to_markdown(index=False)}\n\n"
+        f"## Stolen accuracy (%), budget by budget\n\n{loss_by_budget(table).to_markdown()}\n"
     )
     with atomic_path(markdown_path) as tmp:
         tmp.write_text(text)
 
 
-def accuracy_vs_queries(table: pd.DataFrame, path: str | Path, title: str, style: dict) -> None:
-    """Stolen accuracy vs number of queries, one line per loss; baselines as lines."""
+def write_comparison(table: pd.DataFrame, csv_path: str | Path, markdown_path: str | Path, title: str) -> None:
+    with atomic_path(csv_path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+    accuracy = (table.pivot_table(index="loss", columns="method", values="accuracy", aggfunc="first") * 100).round(1)
+    text = (
+        f"# {title}\n\n{_shown(table).to_markdown(index=False)}\n\n"
+        f"## Accuracy (%), loss x approach\n\n{accuracy.to_markdown()}\n"
+    )
+    with atomic_path(markdown_path) as tmp:
+        tmp.write_text(text)
+
+
+def accuracy_vs_queries(table: pd.DataFrame, path: str | Path, title: str, style: dict, query_set: str) -> None:
+    """Stolen accuracy vs number of distinct queries from ``query_set``, one line per
+    (approach, loss): colour the loss, line style the approach; baselines as lines."""
     sns.set_theme(style=style.get("theme", "whitegrid"), context=style.get("context", "paper"))
     fig, ax = plt.subplots(figsize=tuple(style.get("size", (6.0, 3.6))))
-    stolen = table[table["encoder"] == "stolen"].copy()
+    stolen = table[(table["encoder"] == "stolen") & (table["query_set"] == query_set)].copy()
     stolen["accuracy (%)"] = stolen["accuracy"] * 100
     stolen["budget"] = stolen["budget"].astype(int)
-    sns.lineplot(data=stolen, x="budget", y="accuracy (%)", hue="loss", style="loss", markers=True, dashes=False, ax=ax)
+    sns.lineplot(data=stolen, x="budget", y="accuracy (%)", hue="loss", style="method", markers=True, ax=ax)
     lines = {"victim": ("victim", "-", "black"), "random_init": ("random init", ":", "grey"), "raw_pixels": ("raw pixels", "--", "tab:brown")}
     for kind, (label, linestyle, colour) in lines.items():
         value = table.loc[table["encoder"] == kind, "accuracy"]

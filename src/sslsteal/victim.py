@@ -120,3 +120,14 @@ def train_victim(
         momentum=recipe.get("momentum", 0.9),
     )
     return encoder, heads, history
+
+
+def victim_projector(meta: dict) -> nn.Module | None:
+    """The trained victim's projection head g_v from its checkpoint metadata (what an API
+    exposing the head returns: z = g_v(f_v(x))); None for a victim without one."""
+    heads = meta.get("heads")
+    if not heads or "projector" not in heads:
+        return None
+    projector = make_heads(meta["method"], meta["representation_dim"], meta["config"]["recipe"])["projector"]
+    projector.load_state_dict(heads["projector"])
+    return projector.eval()
