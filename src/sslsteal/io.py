@@ -14,8 +14,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-import torch
-
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -60,6 +58,8 @@ def file_sha256(path: str | os.PathLike) -> str:
 def save_checkpoint(path: str | os.PathLike, **content: Any) -> None:
     """Save plain tensors and JSON-like metadata only, so ``weights_only=True`` loads it."""
     with atomic_path(path) as tmp:
+        import torch  # here, not at the top: the table jobs need no torch (1.7 s to import)
+
         torch.save(content, tmp)
 
 
@@ -73,6 +73,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
+        import torch
+
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError...
         raise CheckpointError(
