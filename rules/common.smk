@@ -1,12 +1,48 @@
 # The hub of the workflow. Config validation, cross-key checks, and the
 # functions that turn the config into target paths and per-rule params.
 
+import os
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
+CONFIG_SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
 
-validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+
+def config_error(key, message):
+    raise ValueError(f"config error at {key}: {message}")
+
+
+def check_schema():
+    """The schema's most relevant violation as one line naming the key and what is
+    allowed (Snakemake's validate() prints the whole schema instead)."""
+    import jsonschema
+    import yaml
+
+    with open(CONFIG_SCHEMA) as f:
+        schema = yaml.safe_load(f)
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(config)
+    )
+    if error is None:
+        return
+    key = "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}"
+        for part in error.absolute_path
+    ).lstrip(".")
+    message = error.message
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        message += f"; allowed keys: {allowed}"
+    elif error.validator == "propertyNames":
+        message += f"; allowed: {error.schema['propertyNames']}"
+    config_error(key or "(top level)", message)
+
+
+check_schema()
+# Also fills in the schema's defaults.
+validate(config, CONFIG_SCHEMA)
 
 DATA_ROOT = config.get("data_root", "data")
 # Split sizes of the real datasets; synthetic sizes come from the config.
@@ -32,13 +68,20 @@ def canonical(value):
     return value
 
 
-def config_error(key, message):
-    raise ValueError(f"config error at {key}: {message}")
-
-
 def check_config():
     """Cross-key checks the JSON schema cannot express; fail before any job runs."""
     datasets = config["datasets"]
+    for name, options in datasets.items():
+        mirrors = options.get("mirrors", [])
+        present = [m for m in mirrors if os.path.isdir(m)]
+        prepared_already = os.path.exists(f"{DATA_ROOT}/{name}/prepared.json")
+        if mirrors and not present and not options.get("download", True):
+            if not prepared_already:
+                config_error(
+                    f"datasets.{name}.mirrors",
+                    f"none of {mirrors} exists and download is false: nothing can "
+                    f"provide {name} (fix a mirror path or set download: true)",
+                )
     if "synthetic" in datasets:
         for key in ("seed", "n_train", "n_test"):
             if key not in datasets["synthetic"]:

@@ -175,28 +175,93 @@ def test_noise_cell_needs_no_dataset_for_its_queries(tmp_path):
     assert planned_jobs(tmp_path, TINY, target) == {"prepare_dataset": 1, "train_victim": 1, "dump_victim": 1, "extract": 1}
 
 
-@pytest.mark.parametrize(
-    "edit, expected",
-    [
-        (lambda c: c.update(unknown_key=1), "unknown_key"),
-        (lambda c: c["extraction"]["grid"][0].update(budgets=[100, 5000]), "extraction.grid[0].budgets"),
-        (lambda c: c["extraction"]["grid"][0].update(losses=["mse", "l1"]), "l1"),
-        (lambda c: c["extraction"]["grid"][2].update(losses=["wasserstein"]), "extraction.grid[2].losses"),
-        (lambda c: c["extraction"]["grid"][3].update(query_sets=["cifar10_test"]), "extraction.grid[3].query_sets"),
-        (lambda c: c["extraction"]["grid"][1].update(victims=["simclr_imagenet"]), "extraction.grid[1].victims"),
-        (lambda c: c["extraction"].pop("head_recreation"), "extraction.head_recreation"),
-        (lambda c: c["query_sets"]["uniform_noise"]["noise"].update(n=0), "uniform_noise"),
-        (lambda c: c.update(precision="fp16"), "fp16"),
-        (lambda c: c["victims"][VICTIM]["recipe"].update(temperature=0), "temperature"),
-        (lambda c: c["query_sets"][QUERY_SET].update(exclude_last=0), f"query_sets.{QUERY_SET}.exclude_last"),
-        (lambda c: c["victims"][VICTIM].update(dataset="fashion_mnist"), f"victims.{VICTIM}.dataset"),
-    ],
-)
-def test_bad_config_fails_before_any_job_and_names_the_key(tmp_path, edit, expected):
+def add_unreachable_dataset(c):
+    c["datasets"]["fashion_mnist"] = {"mirrors": ["/nonexistent/fashion-mnist"], "download": False}
+
+
+# (edit, the key the error names, what it says is allowed or wrong)
+BAD_CONFIGS = {
+    "unknown key": (lambda c: c.update(unknown_key=1), "(top level)", "allowed keys: ['data_root'"),
+    "wrong type": (lambda c: c["extraction"].update(epochs="ten"), "extraction.epochs", "is not of type 'integer'"),
+    "negative budget": (
+        lambda c: c["extraction"]["grid"][0].update(budgets=[-5]),
+        "extraction.grid[0].budgets[0]",
+        "less than the minimum of 1",
+    ),
+    "budget above the pool": (
+        lambda c: c["extraction"]["grid"][0].update(budgets=[100, 5000]),
+        "extraction.grid[0].budgets",
+        "exceed the 400 images",
+    ),
+    "unknown loss": (
+        lambda c: c["extraction"]["grid"][0].update(losses=["mse", "l1"]),
+        "extraction.grid[0].losses[1]",
+        "'l1' is not one of ['mse', 'infonce', 'softnn', 'wasserstein']",
+    ),
+    "unknown dataset": (
+        lambda c: c["datasets"].update(cifar11={}),
+        "datasets",
+        "'cifar11' is not one of ['fashion_mnist', 'digits', 'synthetic']",
+    ),
+    "unknown victim method": (
+        lambda c: c["victims"][VICTIM].update(method="moco"),
+        f"victims.{VICTIM}.method",
+        "'moco' is not one of ['simclr', 'simsiam', 'barlow_twins']",
+    ),
+    "probe test split overlapping the queries": (
+        lambda c: c["query_sets"][QUERY_SET].update(exclude_last=0),
+        f"query_sets.{QUERY_SET}.exclude_last",
+        "set exclude_last >= 200",
+    ),
+    "missing mirror path": (add_unreachable_dataset, "datasets.fashion_mnist.mirrors", "/nonexistent/fashion-mnist"),
+    "temperature zero": (
+        lambda c: c["victims"][VICTIM]["recipe"].update(temperature=0),
+        f"victims.{VICTIM}.recipe.temperature",
+        "less than or equal to the minimum of 0",
+    ),
+    "wasserstein with a head": (
+        lambda c: c["extraction"]["grid"][2].update(losses=["wasserstein"]),
+        "extraction.grid[2].losses",
+        "list wasserstein in a direct-only block",
+    ),
+    "undefined query set": (
+        lambda c: c["extraction"]["grid"][3].update(query_sets=["cifar10_test"]),
+        "extraction.grid[3].query_sets",
+        "'cifar10_test' is not defined under query_sets",
+    ),
+    "undefined victim": (
+        lambda c: c["extraction"]["grid"][1].update(victims=["simclr_imagenet"]),
+        "extraction.grid[1].victims",
+        "'simclr_imagenet' is not under victims",
+    ),
+    "head recreation without its options": (
+        lambda c: c["extraction"].pop("head_recreation"),
+        "extraction.head_recreation",
+        "required when a grid block lists head_recreation",
+    ),
+    "empty noise pool": (
+        lambda c: c["query_sets"]["uniform_noise"]["noise"].update(n=0),
+        "query_sets.uniform_noise",
+        "",
+    ),
+    "unknown precision": (lambda c: c.update(precision="fp16"), "precision", "'fp16' is not one of ['fp32', 'bf16']"),
+    "undefined victim dataset": (
+        lambda c: c["victims"][VICTIM].update(dataset="fashion_mnist"),
+        f"victims.{VICTIM}.dataset",
+        "is not under datasets",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CONFIGS))
+def test_bad_config_fails_before_any_job_with_one_line_naming_the_key(tmp_path, case):
+    edit, key, says = BAD_CONFIGS[case]
     config = edited_config(tmp_path, edit)
     result = snakemake(tmp_path, "--dry-run", config=config, check=False)
     assert result.returncode != 0
-    assert expected in result.stdout + result.stderr
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if f"config error at {key}" in line]
+    assert lines, (result.stdout + result.stderr)[-3000:]
+    assert says in lines[0]
     assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
 
 
