@@ -2,8 +2,12 @@
 # functions that turn the config into target paths and per-rule params.
 
 import os
+import sys
 
 from snakemake.utils import min_version, validate
+
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+from sslsteal.io import config_hash
 
 min_version("9.0")
 
@@ -230,6 +234,12 @@ def victim_dataset(wildcards):
 def victim_image_size(wildcards):
     """The input size an external victim expects; None: the data's own size."""
     return config["victims"][wildcards.victim].get("external", {}).get("image_size")
+
+
+def victim_hash(wildcards):
+    """The hash of the victim's config that its checkpoint, dumps and stolen copies
+    carry; each consumer refuses a file whose hash differs (made by another config)."""
+    return config_hash(canonical(config["victims"][wildcards.victim]))
 
 
 def stolen_backbone(victim):

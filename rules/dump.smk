@@ -19,6 +19,7 @@ rule dump_victim:
     params:
         query_set=lambda wildcards: canonical(config["query_sets"][wildcards.query_set]),
         precision=PRECISION,
+        victim_hash=victim_hash,
     script:
         "../workflow_scripts/dump_victim.py"
 
@@ -42,3 +43,4 @@ use rule dump_victim as dump_victim_views with:
             }
         ),
         precision=PRECISION,
+        victim_hash=victim_hash,

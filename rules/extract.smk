@@ -27,5 +27,6 @@ rule extract:
         weight_decay=EXTRACTION.get("weight_decay", 0.0),
         seed=config["seed"],
         precision=PRECISION,
+        victim_hash=victim_hash,
     script:
         "../workflow_scripts/extract.py"

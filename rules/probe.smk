@@ -21,6 +21,7 @@ rule probe_stolen:
     params:
         **PROBE_PARAMS,
         encoder_kind="stolen",
+        victim_hash=victim_hash,
     script:
         "../workflow_scripts/probe.py"
 
@@ -38,6 +39,7 @@ use rule probe_stolen as probe_victim with:
     params:
         **PROBE_PARAMS,
         encoder_kind="victim",
+        victim_hash=victim_hash,
 
 
 # The floor: the victim's architecture with seeded random weights, never trained.
@@ -53,6 +55,7 @@ use rule probe_stolen as probe_random_init with:
     params:
         **PROBE_PARAMS,
         encoder_kind="random_init",
+        victim_hash=None,
         backbone=lambda wildcards: canonical(
             config["victims"][wildcards.victim]["backbone"]
         ),
@@ -71,3 +74,4 @@ use rule probe_stolen as probe_raw_pixels with:
     params:
         **PROBE_PARAMS,
         encoder_kind="raw_pixels",
+        victim_hash=None,

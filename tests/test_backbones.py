@@ -83,3 +83,14 @@ def test_import_refuses_pickled_objects(tmp_path):
         pickle.dump({"state_dict": NotATensor()}, f)
     with pytest.raises(CheckpointError, match="weights_only=True"):
         import_encoder(path, "simsiam_imagenet", {"name": "resnet18"}, 3, 32)
+
+
+def test_checkpoint_with_another_config_hash_is_refused(tmp_path):
+    from sslsteal.backbones import build_encoder, load_encoder, save_encoder
+    from sslsteal.io import CheckpointError
+
+    encoder = build_encoder({"name": "small_cnn", "widths": [4, 8]}, 1, 12)
+    save_encoder(tmp_path / "e.pt", encoder, {"name": "small_cnn", "widths": [4, 8]}, 1, 12, config_hash="aaaa")
+    load_encoder(tmp_path / "e.pt", expect={"config_hash": "aaaa"})
+    with pytest.raises(CheckpointError, match="config_hash='aaaa', expected 'bbbb'"):
+        load_encoder(tmp_path / "e.pt", expect={"config_hash": "bbbb"})

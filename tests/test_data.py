@@ -59,6 +59,19 @@ def test_prepare_from_mirror(tmp_path, small_mirror):
     np.testing.assert_array_equal(images[:, 0].numpy(), expected)
 
 
+def test_corrupted_dataset_file_is_detected_and_named(tmp_path, small_mirror):
+    mirror, _ = small_mirror
+    root = tmp_path / "prepared"
+    manifest = prepare_dataset("fashion_mnist", root, {"mirrors": [str(mirror)], "download": False})
+    assert "FashionMNIST/raw/train-images-idx3-ubyte" in manifest["files"]
+    raw = root / "FashionMNIST/raw/train-images-idx3-ubyte"
+    data = bytearray(raw.read_bytes())
+    data[-1] ^= 0xFF  # one flipped byte: same size, still parses, wrong pixels
+    raw.write_bytes(bytes(data))
+    with pytest.raises(DatasetUnavailableError, match="train-images-idx3-ubyte is missing or corrupt"):
+        load_split(root, "test")
+
+
 def test_repackaged_gzip_accepted_by_content_checksum(tmp_path, small_mirror):
     """Debian's package re-gzips the files: different .gz MD5, same content."""
     mirror, contents = small_mirror

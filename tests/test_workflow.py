@@ -291,3 +291,30 @@ def test_killed_victim_training_resumes_to_the_same_weights(tmp_path):
         assert torch.equal(a, b), name
     losses = [pd.read_csv(w / f"results/victims/{VICTIM}/train_log.tsv", sep="\t")["loss"].tolist() for w in (killed, uninterrupted)]
     assert losses[0] == losses[1]
+
+
+def test_checkpoint_from_another_victim_is_refused(tmp_path):
+    """A victim checkpoint whose stored config hash is not the one its path's victim has
+    in the config (here: SimSiam's checkpoint copied over the SimCLR path) is refused by
+    the job that reads it, with an error naming the file, and nothing is written."""
+    simclr, simsiam = f"results/victims/{VICTIM}/encoder.pt", "results/victims/simsiam_synthetic/encoder.pt"
+    snakemake(tmp_path, simclr, simsiam)
+    shutil.copy(tmp_path / simsiam, tmp_path / simclr)
+    dump = f"results/dumps/{VICTIM}/{QUERY_SET}/answers.h5"
+    assert snakemake(tmp_path, dump, check=False).returncode != 0
+    log = (tmp_path / f"logs/dump_victim/{VICTIM}/{QUERY_SET}/answers.log").read_text()
+    assert "made by another victim or config" in log and simclr in log
+    assert not (tmp_path / dump).exists()
+
+
+def test_same_config_and_seed_give_identical_numbers(tiny_run, tmp_path):
+    """One head-recreation cell rebuilt from scratch in another directory: the same
+    probe accuracy, fidelity and training losses, to the last digit."""
+    cell = f"results/probes/{DOWNSTREAM}/stolen/{VICTIM}/head_recreation/infonce/{QUERY_SET}/400.json"
+    snakemake(tmp_path, cell)
+    first, again = (json.loads((w / cell).read_text()) for w in (tiny_run, tmp_path))
+    for key in ("accuracy", "train_accuracy", "cosine", "cka", "api_calls"):
+        assert first[key] == again[key], key
+    log = f"results/stolen/{VICTIM}/head_recreation/infonce/{QUERY_SET}/400/train_log.tsv"
+    losses = [pd.read_csv(w / log, sep="\t")["loss"].tolist() for w in (tiny_run, tmp_path)]
+    assert losses[0] == losses[1]

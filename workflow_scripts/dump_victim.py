@@ -21,6 +21,7 @@ with logged_to(snakemake.log[0]) as log:
         Path(dataset).parent if dataset else None,
         views=snakemake.params.get("views"),
         device=device,
+        victim_hash=snakemake.params.victim_hash,
     )
     meta = {
         "victim": snakemake.wildcards.victim,

@@ -21,7 +21,10 @@ with logged_to(snakemake.log[0]) as log:
     budget = int(wc.budget)
     device = configure_torch(snakemake.threads, snakemake.params.precision)
     generator = seed_everything(snakemake.params.seed)
-    dump = read_dump(snakemake.input.dump, expect={"victim": wc.victim, "query_set": wc.query_set})
+    dump = read_dump(
+        snakemake.input.dump,
+        expect={"victim": wc.victim, "query_set": wc.query_set, "victim_config_hash": snakemake.params.victim_hash},
+    )
     if budget > dump.meta["n"]:
         raise ValueError(f"budget {budget} exceeds the {dump.meta['n']} answers in {snakemake.input.dump}")
     # The attacker's own query images, rebuilt from the config: exactly those answered.
@@ -66,6 +69,7 @@ with logged_to(snakemake.log[0]) as log:
         seed=snakemake.params.seed,
         train_seconds=wall,
         victim_checkpoint_sha256=dump.meta.get("victim_checkpoint_sha256", ""),
+        victim_config_hash=snakemake.params.victim_hash,
     )
     with atomic_path(snakemake.output.train_log) as tmp:
         pd.DataFrame(history).to_csv(tmp, sep="\t", index=False)

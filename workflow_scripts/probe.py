@@ -41,7 +41,9 @@ with logged_to(snakemake.log[0]) as log:
             encoder = build_encoder(snakemake.params.backbone, train_images.shape[1], size)
             record["victim"] = snakemake.wildcards.victim
         else:
-            encoder, meta = load_encoder(snakemake.input.encoder)
+            # The victim's, or the stolen copy's record of its victim: made by this config?
+            key = "config_hash" if kind == "victim" else "victim_config_hash"
+            encoder, meta = load_encoder(snakemake.input.encoder, expect={key: snakemake.params.victim_hash})
             for key in ("victim", "method", "loss", "query_set", "budget", "queries", "api_calls", "train_seconds"):
                 if key in meta:
                     record[key] = meta[key]
@@ -49,7 +51,7 @@ with logged_to(snakemake.log[0]) as log:
         train_x = representations(encoder, train_images, device=device)
         test_x = representations(encoder, test_images, device=device)
         if kind == "stolen":
-            victim, _ = load_encoder(snakemake.input.victim)
+            victim, _ = load_encoder(snakemake.input.victim, expect={"config_hash": snakemake.params.victim_hash})
             record.update(fidelity(test_x, representations(victim.to(device), test_images, device=device)))
     result = linear_probe(
         train_x,

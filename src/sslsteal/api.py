@@ -25,18 +25,19 @@ def answer_query_set(
     dataset_root: str | Path | None,
     views: dict | None = None,
     device: torch.device = torch.device("cpu"),
+    victim_hash: str | None = None,
 ) -> tuple[torch.Tensor, object, dict, torch.Tensor | None]:
     """(representation, index, metadata, projection) for one query set.
 
     With ``views`` (``{"n_views", "view_seed", "augmentation"}``) the representation is
     V x N x D, one slice per augmented view, and no projection is returned.
     """
-    encoder, meta = load_encoder(encoder_path)
+    encoder, meta = load_encoder(encoder_path, expect={"config_hash": victim_hash} if victim_hash else None)
     encoder = encoder.to(device)
     shape = (meta["in_channels"], meta["image_size"], meta["image_size"])
     images, index = query_pool(query_set, dataset_root, shape)
     info = {
-        "victim_config_hash": meta.get("config_hash", ""),
+        "victim_config_hash": meta["config_hash"],
         "victim_image_size": meta["image_size"],
         "victim_in_channels": meta["in_channels"],
         "victim_checkpoint_sha256": file_sha256(encoder_path),

@@ -152,14 +152,24 @@ def save_encoder(path, encoder: nn.Module, backbone: dict, in_channels: int, ima
     )
 
 
-def load_encoder(path) -> tuple[nn.Module, dict]:
-    """Rebuild an encoder from :func:`save_encoder`'s checkpoint (``weights_only=True``)."""
+def load_encoder(path, expect: dict | None = None) -> tuple[nn.Module, dict]:
+    """Rebuild an encoder from :func:`save_encoder`'s checkpoint (``weights_only=True``).
+
+    ``expect``: metadata the checkpoint must carry (e.g. the victim's ``config_hash``),
+    so a checkpoint made by another victim or config than its path claims is refused.
+    """
     from .io import CheckpointError, load_checkpoint
 
     checkpoint = load_checkpoint(path)
     missing = [k for k in ("encoder", "backbone", "in_channels", "image_size") if k not in checkpoint]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {missing}; it was not written by save_encoder")
+    for key, value in (expect or {}).items():
+        if checkpoint.get(key) != value:
+            raise CheckpointError(
+                f"checkpoint {path} has {key}={checkpoint.get(key)!r}, expected {value!r}: it was made by another "
+                "victim or config than its path claims; delete it and rerun the rule that makes it"
+            )
     encoder = build_encoder(checkpoint["backbone"], checkpoint["in_channels"], checkpoint["image_size"])
     try:
         encoder.load_state_dict(checkpoint["encoder"])

@@ -119,7 +119,8 @@ def prepare_dataset(name: str, root: str | Path, options: dict) -> dict:
         source = f"generated (seed {options['seed']})"
     elif name in TORCHVISION_DATASETS:
         source = _prepare_torchvision(torchvision_dataset(name), root, options)
-        files = {}
+        # Checksums of the verified raw files, checked again at every load.
+        files = {str(f.relative_to(root)): file_sha256(f) for f in sorted(root.glob("*/raw/*")) if f.is_file()}
     elif name == "digits":
         from sklearn.datasets import load_digits
 
@@ -257,6 +258,13 @@ def load_split(root: str | Path, split: str) -> tuple[torch.Tensor, torch.Tensor
     if not manifest_path.exists():
         raise DatasetUnavailableError(f"{root} is not a prepared dataset (no {MANIFEST}); run the data rule first")
     manifest = read_json(manifest_path)
+    for name, sha256 in manifest.get("files", {}).items():
+        path = root / name
+        if not path.exists() or file_sha256(path) != sha256:
+            raise DatasetUnavailableError(
+                f"{path} is missing or corrupt (its sha256 differs from {manifest_path}); "
+                f"delete {root} and rerun the data rule"
+            )
     images, labels = _load(manifest["dataset"], root, split)
     expected = manifest["splits"][split]["n"]
     if images.shape[0] != expected:
