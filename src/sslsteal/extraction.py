@@ -25,8 +25,6 @@ from .losses import info_nce, stealing_loss
 from .training import fit
 
 METHODS = ("direct", "head_access", "head_recreation")
-# What each approach costs: API calls per distinct query image (augmented views count).
-HEAD_METHODS = ("head_access", "head_recreation")
 
 
 def train_stolen(
