@@ -318,3 +318,48 @@ def test_same_config_and_seed_give_identical_numbers(tiny_run, tmp_path):
     log = f"results/stolen/{VICTIM}/head_recreation/infonce/{QUERY_SET}/400/train_log.tsv"
     losses = [pd.read_csv(w / log, sep="\t")["loss"].tolist() for w in (tiny_run, tmp_path)]
     assert losses[0] == losses[1]
+
+
+def files_a_reader_would_trust(workdir: Path) -> list[Path]:
+    """Every output under results/ and data/ that is not a temporary file."""
+    return [
+        p for folder in ("results", "data") for p in (workdir / folder).rglob("*")
+        if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".tmp")
+    ]
+
+
+def test_killed_at_any_point_leaves_only_complete_outputs(tiny_run, tmp_path):
+    """SIGKILL the whole snakemake process group at several moments of a cell's chain;
+    every file left is complete (it loads), and --rerun-incomplete (after --unlock, as
+    a user would) then finishes with the numbers of an uninterrupted run."""
+    import os
+    import signal
+    import time
+
+    from sslsteal.io import load_checkpoint
+
+    cell = f"results/probes/{DOWNSTREAM}/stolen/{VICTIM}/direct/mse/{QUERY_SET}/400.json"
+    command = [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(TINY), "--cores", "2",
+               "--rerun-incomplete", cell]
+    kills = 0
+    for delay in (3.0, 5.0, 7.0, 9.0):
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(delay)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            kills += 1
+        process.wait()
+        snakemake(tmp_path, "--unlock")  # a killed snakemake leaves its lock, as for a user
+        for path in files_a_reader_would_trust(tmp_path):
+            if path.suffix == ".pt":
+                load_checkpoint(path)
+            elif path.suffix == ".h5":
+                read_dump(path)
+            elif path.suffix == ".json":
+                json.loads(path.read_text())
+            elif path.suffix in (".tsv", ".csv"):
+                pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
+    assert kills >= 2, "the chain finished before it could be killed: lengthen it or shorten the delays"
+    snakemake(tmp_path, cell, "--rerun-incomplete")
+    again, first = (json.loads((w / cell).read_text()) for w in (tmp_path, tiny_run))
+    assert again["accuracy"] == first["accuracy"] and again["cka"] == first["cka"]
