@@ -38,7 +38,7 @@ def configure_torch(threads: int, precision: str = "fp32") -> torch.device:
 
     ``precision="bf16"`` runs every encoder forward (and so its backward) under bfloat16
     autocast; encoder outputs, heads and losses stay float32. On CPUs with AVX512-BF16
-    it makes the small CNN about 1.7x faster; results differ from fp32 runs but are
+    it makes the small CNN about 1.8x faster; results differ from fp32 runs but are
     still deterministic. Deterministic algorithms make two CPU runs with the same config
     and seed give the same numbers.
     """
