@@ -33,8 +33,8 @@ use rule dump_victim as dump_victim_views with:
         "logs/dump_victim/{victim}/{query_set}/views_seed{view_seed}.log",
     benchmark:
         "results/benchmarks/dump_victim/{victim}/{query_set}/views_seed{view_seed}.tsv"
+    # `use rule ... with` keeps dump_victim's other params; this adds the views.
     params:
-        query_set=lambda wildcards: canonical(config["query_sets"][wildcards.query_set]),
         views=lambda wildcards: canonical(
             {
                 "n_views": EXTRACTION["head_recreation"]["n_views"],
@@ -42,5 +42,3 @@ use rule dump_victim as dump_victim_views with:
                 "augmentation": EXTRACTION["head_recreation"].get("augmentation", {}),
             }
         ),
-        precision=PRECISION,
-        victim_hash=victim_hash,
