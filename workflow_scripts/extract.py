@@ -67,7 +67,6 @@ with logged_to(snakemake.log[0]) as log:
         budget=budget,
         **accounting,
         seed=snakemake.params.seed,
-        train_seconds=wall,
         victim_checkpoint_sha256=dump.meta.get("victim_checkpoint_sha256", ""),
         victim_config_hash=snakemake.params.victim_hash,
     )

@@ -67,7 +67,6 @@ with logged_to(snakemake.log[0]) as log:
         config=victim,
         config_hash=config_hash(victim),
         seed=snakemake.params.seed,
-        train_seconds=sum(row["seconds"] for row in history),
     )
     with atomic_path(snakemake.output.train_log) as tmp:
         pd.DataFrame(history).to_csv(tmp, sep="\t", index=False)

@@ -263,7 +263,7 @@ def load_split(root: str | Path, split: str) -> tuple[torch.Tensor, torch.Tensor
         if not path.exists() or file_sha256(path) != sha256:
             raise DatasetUnavailableError(
                 f"{path} is missing or corrupt (its sha256 differs from {manifest_path}); "
-                f"delete {root} and rerun the data rule"
+                f"delete {root} and rebuild only it: snakemake --cores all {manifest_path}"
             )
     images, labels = _load(manifest["dataset"], root, split)
     expected = manifest["splits"][split]["n"]

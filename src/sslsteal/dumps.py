@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 import torch
 
-from .io import atomic_path
+from .io import atomic_path, rebuild_hint
 
 REQUIRED_ATTRS = ("victim", "query_set", "dim", "n")
 
@@ -56,10 +56,11 @@ def write_dump(
         meta["projection_dim"] = int(projection.shape[1])
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            f.create_dataset("representation", data=representation)
-            f.create_dataset("index", data=index)
+            # fletcher32: a checksum per chunk, so a flipped byte fails the read.
+            f.create_dataset("representation", data=representation, fletcher32=True)
+            f.create_dataset("index", data=index, fletcher32=True)
             if projection is not None:
-                f.create_dataset("projection", data=projection)
+                f.create_dataset("projection", data=projection, fletcher32=True)
             for key, value in meta.items():
                 f.attrs[key] = json.dumps(value) if isinstance(value, (dict, list)) else value
 
@@ -74,7 +75,7 @@ def read_dump(path: str | Path, expect: dict | None = None) -> Dump:
             index = f["index"][()]
             projection = f["projection"][()] if "projection" in f else None
     except (OSError, KeyError) as err:
-        raise DumpError(f"cannot read victim dump {path}: {err}; delete it and rerun its rule") from err
+        raise DumpError(f"cannot read victim dump {path} (truncated or corrupt): {err}. {rebuild_hint(path)}") from err
     missing = [k for k in REQUIRED_ATTRS if k not in meta]
     if missing:
         raise DumpError(f"victim dump {path} lacks metadata {missing}")
