@@ -21,6 +21,10 @@ wildcard_constraints:
     query_set="[A-Za-z0-9_]+",
     downstream="[A-Za-z0-9_]+",
     budget=r"\d+",
+    defense=r"noise[0-9.e+-]+|detect[0-9.]+",
+    answers=r"answers|views_seed\d+",
+    kind="poisoning|detection",
+    suspect="|".join(VICTIMS),
 
 
 include: "rules/data.smk"
@@ -29,6 +33,7 @@ include: "rules/dump.smk"
 include: "rules/extract.smk"
 include: "rules/probe.smk"
 include: "rules/paper_figures.smk"
+include: "rules/defense.smk"
 
 
 rule paper_figures:

@@ -7,6 +7,7 @@ import sys
 from snakemake.utils import min_version, validate
 
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+from sslsteal.defense_spec import defense_name
 from sslsteal.io import config_hash
 
 min_version("9.0")
@@ -209,7 +210,82 @@ def query_pool_size(name):
     )
 
 
+def check_defenses():
+    """Each defense's victims and attack cells must exist and be runnable."""
+    defenses = config["defenses"]
+    victims = config["victims"]
+    for kind in ("poisoning", "detection"):
+        block = defenses.get(kind)
+        if not block:
+            continue
+        for vid in block.get("victims", []):
+            if vid not in victims:
+                config_error(
+                    f"defenses.{kind}.victims",
+                    f"{vid!r} is not under victims: {sorted(victims)}",
+                )
+        for i, attack in enumerate(block["attacks"]):
+            key = f"defenses.{kind}.attacks[{i}]"
+            if attack["query_set"] not in config["query_sets"]:
+                config_error(
+                    f"{key}.query_set",
+                    f"{attack['query_set']!r} is not under query_sets: {sorted(config['query_sets'])}",
+                )
+            if attack["budget"] > query_pool_size(attack["query_set"]):
+                config_error(
+                    f"{key}.budget",
+                    f"{attack['budget']} exceeds the {query_pool_size(attack['query_set'])} images "
+                    f"of query set {attack['query_set']!r}",
+                )
+            if attack["loss"] not in config["extraction"]["loss_options"]:
+                config_error(
+                    f"extraction.loss_options.{attack['loss']}",
+                    "missing (lr, batch_size[, temperature])",
+                )
+            if (
+                attack["method"] == "head_recreation"
+                and "head_recreation" not in config["extraction"]
+            ):
+                config_error(
+                    "extraction.head_recreation",
+                    f"required by {key} (views, head recipe)",
+                )
+            if attack["method"] != "direct" and attack["loss"] == "wasserstein":
+                config_error(
+                    f"{key}.loss",
+                    "wasserstein needs non-negative answers: use it with method direct",
+                )
+    watermarked = [v for v in victims if "watermark" in victims[v].get("recipe", {})]
+    if watermarked and "watermark" not in defenses:
+        config_error(
+            "defenses.watermark",
+            f"victims {watermarked} are watermarked: say which held-out images verify "
+            "them (dataset, split, last)",
+        )
+    if "watermark" in defenses:
+        block = defenses["watermark"]
+        if block["dataset"] not in config["datasets"]:
+            config_error(
+                "defenses.watermark.dataset",
+                f"{block['dataset']!r} is not under datasets: {sorted(config['datasets'])}",
+            )
+        # Verification images must be new to every suspect's training and queries.
+        for qname, query_set in config["query_sets"].items():
+            same = (query_set.get("dataset"), query_set.get("split")) == (
+                block["dataset"],
+                block["split"],
+            )
+            if same and query_set.get("exclude_last", 0) < block["last"]:
+                config_error(
+                    "defenses.watermark.last",
+                    f"the last {block['last']} {block['split']} images of {block['dataset']} "
+                    f"overlap query set {qname!r} (its exclude_last is "
+                    f"{query_set.get('exclude_last', 0)})",
+                )
+
+
 check_config()
+check_defenses()
 
 VICTIMS = sorted(config["victims"])
 TRAINED_VICTIMS = [v for v in VICTIMS if "external" not in config["victims"][v]]
@@ -294,27 +370,152 @@ def extraction_dump(wildcards):
     return f"results/dumps/{wildcards.victim}/{wildcards.query_set}/answers.h5"
 
 
+def defended_extraction_dump(wildcards):
+    """The same answers as :func:`extraction_dump`, as the defended API gave them."""
+    folder, name = extraction_dump(wildcards).rsplit("/", 1)
+    return f"{folder}/defended/{wildcards.defense}/{name}"
+
+
 def extraction_method_options(wildcards):
     if wildcards.method == "head_recreation":
         return canonical(EXTRACTION["head_recreation"])
     return {}
 
 
+# ---------------------------------------------------------------- defenses
+DEFENSES = config["defenses"]
+
+
+def with_head(victim):
+    return "external" not in config["victims"][victim]
+
+
+def defended_victims(kind):
+    """The victims a defense block runs on (detection: those with a projection head)."""
+    block = DEFENSES.get(kind)
+    if not block:
+        return []
+    default = [v for v in VICTIMS if kind != "detection" or with_head(v)]
+    return block.get("victims", default)
+
+
+def defense_names(kind):
+    if kind == "poisoning":
+        return [defense_name("noise", s) for s in DEFENSES["poisoning"]["sigmas"]]
+    return [defense_name("detect", DEFENSES["detection"]["threshold"])]
+
+
+def attack_cell_path(attack):
+    return "{method}/{loss}/{query_set}/{budget}".format(**attack)
+
+
+def defense_probes(victim, downstream, kind):
+    """The probes a defense's table needs: the legitimate user's and each attack's,
+    defended (every setting) and undefended."""
+    cells = [attack_cell_path(a) for a in DEFENSES[kind]["attacks"]]
+    paths = [
+        f"results/probes/{downstream}/victim/{victim}.json",
+        f"results/probes/{downstream}/random_init/{victim}.json",
+    ]
+    paths += [
+        f"results/probes/{downstream}/stolen/{victim}/{cell}.json" for cell in cells
+    ]
+    for name in defense_names(kind):
+        paths.append(
+            f"results/probes/{downstream}/defended/{name}/victim/{victim}.json"
+        )
+        paths += [
+            f"results/probes/{downstream}/defended/{name}/stolen/{victim}/{cell}.json"
+            for cell in cells
+        ]
+    return paths
+
+
+def watermarked_victims():
+    return [
+        v
+        for v in TRAINED_VICTIMS
+        if "watermark" in config["victims"][v].get("recipe", {})
+    ]
+
+
+def plain_twin(victim):
+    """The victim trained with the same config but no watermark (the watermark's cost
+    is the difference of their probe accuracies); None when the config has none."""
+    mine = canonical(config["victims"][victim])
+    mine["recipe"] = {k: v for k, v in mine["recipe"].items() if k != "watermark"}
+    for other in TRAINED_VICTIMS:
+        if other != victim and canonical(config["victims"][other]) == mine:
+            return other
+    return None
+
+
+def independent_suspects(victim):
+    """Encoders trained without access to the watermarked victim that a verifier can
+    feed the same images: other trained victims on the same data and backbone."""
+    mine = config["victims"][victim]
+    return [
+        v
+        for v in TRAINED_VICTIMS
+        if v != victim
+        and config["victims"][v]["dataset"] == mine["dataset"]
+        and config["victims"][v]["backbone"] == mine["backbone"]
+    ]
+
+
+def watermark_verifications(victim):
+    paths = [
+        f"results/watermark/{victim}/victim/{suspect}.json"
+        for suspect in [victim, *independent_suspects(victim)]
+    ]
+    paths += [
+        f"results/watermark/{victim}/stolen/{method}/{loss}/{query_set}/{budget}.json"
+        for method, loss, query_set, budget in extraction_cells(victim)
+    ]
+    return paths
+
+
+def watermark_dataset(wildcards):
+    return prepared(DEFENSES["watermark"]["dataset"])
+
+
+def defense_outputs(downstream):
+    outputs = []
+    for kind, table in (
+        ("poisoning", "defense_poisoning"),
+        ("detection", "defense_detection"),
+    ):
+        for victim in defended_victims(kind):
+            outputs += [
+                f"paper_figures/{victim}/{downstream}/{table}.{ext}"
+                for ext in ("csv", "md", "png")
+            ]
+    for victim in watermarked_victims():
+        outputs += [
+            f"paper_figures/{victim}/watermark.{ext}" for ext in ("csv", "md", "png")
+        ]
+    return outputs
+
+
 def paper_figure_outputs():
     downstream = config["paper_figures"]["downstream"]
-    return [
-        f"paper_figures/victim_quality_{downstream}.csv",
-        f"paper_figures/victim_quality_{downstream}.md",
-    ] + expand(
-        [
-            "paper_figures/{victim}/{downstream}/stolen_accuracy.csv",
-            "paper_figures/{victim}/{downstream}/stolen_accuracy.md",
-            "paper_figures/{victim}/{downstream}/accuracy_vs_queries.png",
-            "paper_figures/{victim}/{downstream}/method_comparison.csv",
-            "paper_figures/{victim}/{downstream}/method_comparison.md",
-        ],
-        victim=VICTIMS,
-        downstream=downstream,
+    return (
+        defense_outputs(downstream)
+        + [
+            f"paper_figures/victim_quality_{downstream}.csv",
+            f"paper_figures/victim_quality_{downstream}.md",
+        ]
+        + expand(
+            [
+                "paper_figures/{victim}/{downstream}/stolen_accuracy.csv",
+                "paper_figures/{victim}/{downstream}/stolen_accuracy.md",
+                "paper_figures/{victim}/{downstream}/accuracy_vs_queries.png",
+                "paper_figures/{victim}/{downstream}/method_comparison.csv",
+                "paper_figures/{victim}/{downstream}/method_comparison.md",
+            ],
+            victim=VICTIMS,
+            downstream=downstream,
+        )
     )
 
 

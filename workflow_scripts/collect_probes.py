@@ -1,4 +1,4 @@
-"""Gather one victim's probe results into a CSV. Snakemake rule: collect_probes."""
+"""Gather one victim's probe results into a CSV. Snakemake rules: collect_probes, collect_defense_probes."""
 
 import sys
 
@@ -9,7 +9,7 @@ from sslsteal.runtime import logged_to
 from sslsteal.tables import collect
 
 with logged_to(snakemake.log[0]) as log:
-    paths = [snakemake.input.victim, snakemake.input.random_init, snakemake.input.raw_pixels, *snakemake.input.stolen]
+    paths = list(snakemake.input)  # every probe JSON the rule lists, in its order
     probes = collect(paths)
     with atomic_path(snakemake.output[0]) as tmp:
         probes.to_csv(tmp, index=False)

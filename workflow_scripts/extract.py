@@ -1,4 +1,4 @@
-"""Steal the victim's encoder from its answers. Snakemake rule: extract."""
+"""Steal the victim's encoder from its answers. Snakemake rules: extract, extract_defended."""
 
 import sys
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from sslsteal.backbones import save_encoder
+from sslsteal.defenses import detection_scores
 from sslsteal.dumps import read_dump
 from sslsteal.extraction import steal
 from sslsteal.io import atomic_path
@@ -54,6 +55,12 @@ with logged_to(snakemake.log[0]) as log:
         device=device,
     )
     wall = time.perf_counter() - started
+    if "flagged" in dump.extra:
+        # What the duplicate detector caught among the calls this budget made.
+        calls = (slice(None), slice(0, budget)) if dump.representation.ndim == 3 else slice(0, budget)
+        accounting.update(detection_scores(dump.extra["flagged"][calls], dump.extra["duplicate"][calls]))
+    if "defense" in dump.meta:
+        accounting["defense"] = dump.meta["defense"]
     save_encoder(
         snakemake.output.encoder,
         stolen.cpu(),

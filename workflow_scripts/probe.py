@@ -11,10 +11,12 @@ import torch
 
 from sslsteal.backbones import build_encoder, load_encoder
 from sslsteal.data import load_split
+from sslsteal.defenses import DETECTION, defend, detection_scores, parse_defense
 from sslsteal.fidelity import fidelity
 from sslsteal.io import write_json
 from sslsteal.probe import linear_probe, raw_pixels, representations, subset
 from sslsteal.runtime import configure_torch, logged_to, seed_everything
+from sslsteal.victim import victim_projector
 
 with logged_to(snakemake.log[0]) as log:
     started = time.perf_counter()
@@ -44,12 +46,26 @@ with logged_to(snakemake.log[0]) as log:
             # The victim's, or the stolen copy's record of its victim: made by this config?
             key = "config_hash" if kind == "victim" else "victim_config_hash"
             encoder, meta = load_encoder(snakemake.input.encoder, expect={key: snakemake.params.victim_hash})
-            for key in ("victim", "method", "loss", "query_set", "budget", "queries", "api_calls"):
+            for key in ("victim", "method", "loss", "query_set", "budget", "queries", "api_calls", "defense", *DETECTION):
                 if key in meta:
                     record[key] = meta[key]
         encoder = encoder.to(device)
         train_x = representations(encoder, train_images, device=device)
         test_x = representations(encoder, test_images, device=device)
+        defense = snakemake.params.get("defense")
+        if defense:
+            # The legitimate user behind a defended API: its train then test images are
+            # one stream of queries; the probe sees only the answers it gets.
+            answers, _, flags = defend(
+                torch.cat([train_x, test_x]),
+                parse_defense(defense),
+                torch.Generator().manual_seed(seed),
+                projector=victim_projector(meta),
+            )
+            train_x, test_x = answers[: len(train_x)], answers[len(train_x) :]
+            record["defense"] = defense
+            if flags:
+                record.update(detection_scores(flags["flagged"], flags["duplicate"]))
         if kind == "stolen":
             victim, _ = load_encoder(snakemake.input.victim, expect={"config_hash": snakemake.params.victim_hash})
             record.update(fidelity(test_x, representations(victim.to(device), test_images, device=device)))

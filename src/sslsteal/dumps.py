@@ -15,7 +15,7 @@ systems (NFS, Lustre) need no lock, and some of those file systems refuse one.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -37,10 +37,21 @@ class Dump:
     index: np.ndarray  # (N,) int64, positions in the dataset split
     meta: dict
     projection: torch.Tensor | None = None  # (N, K), when the API returns the head's output
+    # A defended dump's per-query record (same leading shape as the answers, without D):
+    # ``flagged`` (answered with noise by the duplicate detector), ``duplicate`` (truth).
+    extra: dict = field(default_factory=dict)
+
+
+EXTRA = ("flagged", "duplicate")
 
 
 def write_dump(
-    path: str | Path, representation: np.ndarray, index: np.ndarray, meta: dict, projection: np.ndarray | None = None
+    path: str | Path,
+    representation: np.ndarray,
+    index: np.ndarray,
+    meta: dict,
+    projection: np.ndarray | None = None,
+    extra: dict | None = None,
 ) -> None:
     representation = np.asarray(representation, dtype=np.float32)
     index = np.asarray(index, dtype=np.int64)
@@ -61,6 +72,10 @@ def write_dump(
             f.create_dataset("index", data=index, fletcher32=True)
             if projection is not None:
                 f.create_dataset("projection", data=projection, fletcher32=True)
+            for name, values in (extra or {}).items():
+                if name not in EXTRA or np.shape(values) != representation.shape[:-1]:
+                    raise ValueError(f"extra array {name!r} {np.shape(values)}: expected one of {EXTRA} shaped {representation.shape[:-1]}")
+                f.create_dataset(name, data=np.asarray(values), fletcher32=True)
             for key, value in meta.items():
                 f.attrs[key] = json.dumps(value) if isinstance(value, (dict, list)) else value
 
@@ -74,6 +89,7 @@ def read_dump(path: str | Path, expect: dict | None = None) -> Dump:
             representation = f["representation"][()]
             index = f["index"][()]
             projection = f["projection"][()] if "projection" in f else None
+            extra = {name: f[name][()] for name in EXTRA if name in f}
     except (OSError, KeyError) as err:
         raise DumpError(f"cannot read victim dump {path} (truncated or corrupt): {err}. {rebuild_hint(path)}") from err
     missing = [k for k in REQUIRED_ATTRS if k not in meta]
@@ -83,6 +99,7 @@ def read_dump(path: str | Path, expect: dict | None = None) -> Dump:
     consistent = representation.shape == expected and index.shape == (meta["n"],)
     if projection is not None:
         consistent = consistent and projection.shape == (meta["n"], meta.get("projection_dim"))
+    consistent = consistent and all(v.shape == representation.shape[:-1] for v in extra.values())
     if not consistent:
         raise DumpError(
             f"victim dump {path} is inconsistent: representation {representation.shape}, index {index.shape}, "
@@ -94,5 +111,9 @@ def read_dump(path: str | Path, expect: dict | None = None) -> Dump:
         if meta.get(key) != value:
             raise DumpError(f"victim dump {path} has {key}={meta.get(key)!r}, expected {value!r}")
     return Dump(
-        torch.from_numpy(representation), index, meta, None if projection is None else torch.from_numpy(projection)
+        torch.from_numpy(representation),
+        index,
+        meta,
+        None if projection is None else torch.from_numpy(projection),
+        {name: torch.from_numpy(values) for name, values in extra.items()},
     )

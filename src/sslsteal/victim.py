@@ -18,9 +18,12 @@ from typing import Callable
 import torch
 from torch import nn
 
+import torch.nn.functional as F
+
 from .augment import simclr_view
 from .backbones import build_encoder, projection_head
 from .data import normalise, to_float
+from .defenses import rotate, rotation_labels, watermark_head
 from .losses import barlow_twins, info_nce, simsiam
 from .training import fit
 
@@ -97,12 +100,20 @@ def train_victim(
     heads = {k: h.to(device) for k, h in make_heads(method, encoder.representation_dim, recipe).items()}
     augmentation = recipe.get("augmentation", {})
     two_view_loss = method_loss(method, encoder, heads, recipe)
+    watermark = recipe.get("watermark")
+    if watermark:
+        # Its own entry in the heads, so fit() hands its parameters to the optimiser
+        # (the authors' script never did: their watermark head stayed random).
+        heads["watermark"] = watermark_head(encoder.representation_dim, tuple(watermark["hidden"])).to(device)
 
     def batch_loss(indices: torch.Tensor) -> torch.Tensor:
         batch = to_float(images[indices]).to(device)
         v1 = normalise(simclr_view(batch, generator, augmentation))
         v2 = normalise(simclr_view(batch, generator, augmentation))
-        return two_view_loss(v1, v2)
+        loss = two_view_loss(v1, v2)
+        if watermark:
+            loss = loss + watermark["weight"] * watermark_loss(encoder, heads["watermark"], batch, watermark, generator)
+        return loss
 
     history = fit(
         [encoder, *heads.values()],
@@ -120,6 +131,28 @@ def train_victim(
         momentum=recipe.get("momentum", 0.9),
     )
     return encoder, heads, history
+
+
+def watermark_loss(
+    encoder: nn.Module, head: nn.Module, batch: torch.Tensor, watermark: dict, generator: torch.Generator
+) -> torch.Tensor:
+    """The secret task on a share of the batch: rotate each image by a random angle in
+    [0, 360) and classify [0, 180) vs [180, 360) from its representation."""
+    n = max(2, round(len(batch) * watermark["batch_fraction"]))
+    angles = torch.rand(n, generator=generator) * 360.0
+    rotated = normalise(rotate(batch[:n], angles.to(batch.device)))
+    logits = head(encoder(rotated).float())
+    return F.cross_entropy(logits, rotation_labels(angles).to(batch.device))
+
+
+def victim_watermark_head(meta: dict) -> nn.Module | None:
+    """The watermarked victim's secret head from its checkpoint; None without one."""
+    watermark = meta.get("config", {}).get("recipe", {}).get("watermark")
+    if not watermark or "watermark" not in meta.get("heads", {}):
+        return None
+    head = watermark_head(meta["representation_dim"], tuple(watermark["hidden"]))
+    head.load_state_dict(meta["heads"]["watermark"])
+    return head.eval()
 
 
 def victim_projector(meta: dict) -> nn.Module | None:

@@ -1,0 +1,214 @@
+# Stage 7: defenses at the API (PAPER.md, "Defenses the paper examines"). A defense
+# transforms the cached answers a user receives: prediction poisoning (noise<sigma>) or
+# augmented-duplicate detection (detect<threshold>). The undefended dumps stay as they
+# are; every attack cell and the legitimate user's probe can rerun against a defense.
+
+
+rule defend_answers:
+    input:
+        dump="results/dumps/{victim}/{query_set}/{answers}.h5",
+        # The defender owns the victim: the detector applies its projection head.
+        encoder="results/victims/{victim}/encoder.pt",
+    output:
+        dump="results/dumps/{victim}/{query_set}/defended/{defense}/{answers}.h5",
+    log:
+        "logs/defend_answers/{victim}/{query_set}/{defense}/{answers}.log",
+    benchmark:
+        "results/benchmarks/defend_answers/{victim}/{query_set}/{defense}/{answers}.tsv"
+    conda:
+        "../envs/sslsteal.yaml"
+    threads: config["threads"]["probe"]
+    params:
+        seed=config["seed"],
+        victim_hash=victim_hash,
+    script:
+        "../workflow_scripts/defend_answers.py"
+
+
+# The attack, unchanged, on the defended answers.
+use rule extract as extract_defended with:
+    input:
+        dump=defended_extraction_dump,
+        dataset=query_dataset,
+    output:
+        encoder="results/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/encoder.pt",
+        train_log="results/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/train_log.tsv",
+    log:
+        "logs/extract/defended/{defense}/{victim}/{method}/{loss}/{query_set}/{budget}.log",
+    benchmark:
+        "results/benchmarks/extract/defended/{defense}/{victim}/{method}/{loss}/{query_set}/{budget}.tsv"
+
+
+use rule probe_stolen as probe_defended_stolen with:
+    input:
+        encoder="results/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/encoder.pt",
+        victim="results/victims/{victim}/encoder.pt",
+        dataset=downstream_dataset,
+    output:
+        "results/probes/{downstream}/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}.json",
+    log:
+        "logs/probe/{downstream}/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}.log",
+    benchmark:
+        "results/benchmarks/probe/{downstream}/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}.tsv"
+
+
+# The legitimate user: sends its downstream train then test images through the
+# defended API and trains its linear probe on the answers it gets.
+use rule probe_stolen as probe_defended_victim with:
+    input:
+        encoder="results/victims/{victim}/encoder.pt",
+        dataset=downstream_dataset,
+    output:
+        "results/probes/{downstream}/defended/{defense}/victim/{victim}.json",
+    log:
+        "logs/probe/{downstream}/defended/{defense}/victim/{victim}.log",
+    benchmark:
+        "results/benchmarks/probe/{downstream}/defended/{defense}/victim/{victim}.tsv"
+    params:
+        encoder_kind="victim",
+        defense=lambda wildcards: wildcards.defense,
+
+
+rule collect_defense_probes:
+    input:
+        lambda wildcards: defense_probes(
+            wildcards.victim, wildcards.downstream, wildcards.kind
+        ),
+    output:
+        "results/tables/{victim}/{downstream}/defense_{kind}.csv",
+    log:
+        "logs/collect_defense_probes/{victim}/{downstream}/{kind}.log",
+    benchmark:
+        "results/benchmarks/collect_defense_probes/{victim}/{downstream}/{kind}.tsv"
+    localrule: True
+    conda:
+        "../envs/sslsteal.yaml"
+    script:
+        "../workflow_scripts/collect_probes.py"
+
+
+rule defense_poisoning_table:
+    input:
+        "results/tables/{victim}/{downstream}/defense_poisoning.csv",
+    output:
+        csv="paper_figures/{victim}/{downstream}/defense_poisoning.csv",
+        markdown="paper_figures/{victim}/{downstream}/defense_poisoning.md",
+        figure=report(
+            "paper_figures/{victim}/{downstream}/defense_poisoning.png",
+            caption="../report/defense_poisoning.rst",
+            category="Defenses",
+        ),
+    log:
+        "logs/defense_poisoning_table/{victim}/{downstream}.log",
+    benchmark:
+        "results/benchmarks/defense_poisoning_table/{victim}/{downstream}.tsv"
+    localrule: True
+    conda:
+        "../envs/sslsteal.yaml"
+    params:
+        style=canonical(config["paper_figures"].get("figure", {})),
+    script:
+        "../workflow_scripts/defense_poisoning_table.py"
+
+
+rule defense_detection_table:
+    input:
+        "results/tables/{victim}/{downstream}/defense_detection.csv",
+    output:
+        csv="paper_figures/{victim}/{downstream}/defense_detection.csv",
+        markdown="paper_figures/{victim}/{downstream}/defense_detection.md",
+        figure=report(
+            "paper_figures/{victim}/{downstream}/defense_detection.png",
+            caption="../report/defense_detection.rst",
+            category="Defenses",
+        ),
+    log:
+        "logs/defense_detection_table/{victim}/{downstream}.log",
+    benchmark:
+        "results/benchmarks/defense_detection_table/{victim}/{downstream}.tsv"
+    localrule: True
+    conda:
+        "../envs/sslsteal.yaml"
+    params:
+        style=canonical(config["paper_figures"].get("figure", {})),
+    script:
+        "../workflow_scripts/defense_detection_table.py"
+
+
+# Watermark verification: the watermarked victim's secret head applied to a suspect's
+# representations of rotated held-out images; accuracy and a binomial p-value.
+rule verify_watermark_victim:
+    input:
+        watermarked="results/victims/{victim}/encoder.pt",
+        suspect="results/victims/{suspect}/encoder.pt",
+        dataset=watermark_dataset,
+    output:
+        "results/watermark/{victim}/victim/{suspect}.json",
+    log:
+        "logs/verify_watermark/{victim}/victim/{suspect}.log",
+    benchmark:
+        "results/benchmarks/verify_watermark/{victim}/victim/{suspect}.tsv"
+    conda:
+        "../envs/sslsteal.yaml"
+    threads: config["threads"]["probe"]
+    params:
+        verification=canonical(DEFENSES.get("watermark", {})),
+        victim_hash=victim_hash,
+        suspect_hash=lambda wildcards: config_hash(
+            canonical(config["victims"][wildcards.suspect])
+        ),
+        suspect_kind="victim",
+        precision=PRECISION,
+    script:
+        "../workflow_scripts/verify_watermark.py"
+
+
+use rule verify_watermark_victim as verify_watermark_stolen with:
+    input:
+        watermarked="results/victims/{victim}/encoder.pt",
+        suspect="results/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/encoder.pt",
+        dataset=watermark_dataset,
+    output:
+        "results/watermark/{victim}/stolen/{method}/{loss}/{query_set}/{budget}.json",
+    log:
+        "logs/verify_watermark/{victim}/stolen/{method}/{loss}/{query_set}/{budget}.log",
+    benchmark:
+        "results/benchmarks/verify_watermark/{victim}/stolen/{method}/{loss}/{query_set}/{budget}.tsv"
+    params:
+        suspect_hash=victim_hash,
+        suspect_kind="stolen",
+
+
+rule watermark_table:
+    input:
+        verifications=lambda wildcards: watermark_verifications(wildcards.victim),
+        watermarked=expand(
+            "results/probes/{downstream}/victim/{{victim}}.json",
+            downstream=config["paper_figures"]["downstream"],
+        ),
+        plain=lambda wildcards: (
+            [
+                f"results/probes/{config['paper_figures']['downstream']}/victim/{plain_twin(wildcards.victim)}.json"
+            ]
+            if plain_twin(wildcards.victim)
+            else []
+        ),
+    output:
+        csv="paper_figures/{victim}/watermark.csv",
+        markdown="paper_figures/{victim}/watermark.md",
+        figure=report(
+            "paper_figures/{victim}/watermark.png",
+            caption="../report/watermark.rst",
+            category="Defenses",
+        ),
+    log:
+        "logs/watermark_table/{victim}.log",
+    benchmark:
+        "results/benchmarks/watermark_table/{victim}.tsv"
+    localrule: True
+    conda:
+        "../envs/sslsteal.yaml"
+    params:
+        style=canonical(config["paper_figures"].get("figure", {})),
+    script:
+        "../workflow_scripts/watermark_table.py"

@@ -1,0 +1,197 @@
+"""Defenses at the API (PAPER.md, "Defenses the paper examines").
+
+A defense transforms the answers the API returns; the victim is untouched, so every
+attack and budget can run against every defense from the same cached answers.
+
+- Prediction poisoning: additive Gaussian noise on each returned vector,
+  a' = a + sigma * s * n, n ~ N(0, I), where s is the RMS of the answers themselves
+  (sqrt of the mean squared entry), so one sigma sweep fits every victim: sigma = 1 is
+  noise as large as the signal.
+- Augmented-duplicate detection: the API keeps, per user, the victim's projections
+  g_v(f_v(x)) of the user's earlier queries and flags a query whose projection is too
+  similar to one of them: (1 + cos) / 2 > threshold (cosine mapped to [0, 1]; the paper
+  uses 0.8). A flagged query is answered with noise carrying none of its content.
+- Watermark (reactive): the victim is trained with a secret rotation task (is the
+  image rotated by an angle in [0, 180) or [180, 360)?) through an MLP head on its
+  representation; a suspect encoder is verified by applying that head to its
+  representations of rotated held-out images, with a one-sided binomial test against
+  chance (50%). The training side is in ``victim``; rotation and verification are here.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .defense_spec import defense_name, parse_defense  # noqa: F401  (re-exported)
+
+KINDS = ("noise", "detection")
+# What a record of a user facing the duplicate detector holds (see detection_scores).
+DETECTION = ("queries_sent", "flagged", "duplicates", "detection_precision", "detection_recall", "detection_f1")
+
+
+def rms(answers: torch.Tensor) -> float:
+    """The answers' scale: the root of their mean squared entry."""
+    return float(answers.double().pow(2).mean().sqrt())
+
+
+def poison(answers: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
+    """Prediction poisoning: ``answers + sigma * rms(answers) * N(0, I)``."""
+    if sigma < 0:
+        raise ValueError(f"noise scale sigma must be >= 0, got {sigma}")
+    noise = torch.randn(answers.shape, generator=generator, dtype=torch.float32)
+    return answers.float() + sigma * rms(answers) * noise
+
+
+def similarity_to_earlier(stream: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+    """For each query of a user's stream (M x k, in the order sent), the highest
+    ``(1 + cos) / 2`` with any earlier query of that stream; 0 for the first query."""
+    z = F.normalize(stream.float(), dim=1)
+    best = torch.zeros(len(z))
+    for start in range(0, len(z), chunk):
+        stop = min(start + chunk, len(z))
+        sims = z[start:stop] @ z[:stop].T  # (rows, all queries up to the last row)
+        later_or_self = torch.arange(stop)[None, :] >= torch.arange(start, stop)[:, None]
+        sims = sims.masked_fill(later_or_self, -1.0)  # -1 maps to similarity 0
+        best[start:stop] = (1.0 + sims.max(dim=1).values) / 2.0
+    return best
+
+
+def detect_duplicates(stream: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Flags (bool, M) of the queries whose projection is more similar than
+    ``threshold`` to an earlier query's, after mapping cosine to [0, 1]."""
+    return similarity_to_earlier(stream) > threshold
+
+
+def noise_like(answers: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Gaussian noise with the answers' per-dimension mean and standard deviation: the
+    shape and scale of an answer, none of its content (what a flagged query gets)."""
+    flat = answers.reshape(-1, answers.shape[-1]).float()
+    mean, std = flat.mean(dim=0), flat.std(dim=0)
+    return mean + std * torch.randn(answers.shape, generator=generator)
+
+
+def answer_flagged_with_noise(answers: torch.Tensor, flagged: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """``answers`` (..., D) with the rows where ``flagged`` (...) is true replaced by noise."""
+    noise = noise_like(answers, generator)
+    return torch.where(flagged[..., None], noise, answers.float())
+
+
+def detection_scores(flagged: torch.Tensor, duplicate: torch.Tensor) -> dict:
+    """Precision, recall and F1 of the flags against the ground truth (which queries are
+    augmented duplicates of an earlier one). A score with an empty denominator is None
+    (e.g. recall when the user sent no duplicates)."""
+    flagged, duplicate = flagged.bool().flatten(), duplicate.bool().flatten()
+    true_positive = int((flagged & duplicate).sum())
+    n_flagged, n_duplicate = int(flagged.sum()), int(duplicate.sum())
+    precision = true_positive / n_flagged if n_flagged else None
+    recall = true_positive / n_duplicate if n_duplicate else None
+    if n_flagged + n_duplicate == 0:
+        f1 = None
+    else:
+        f1 = 2 * true_positive / (n_flagged + n_duplicate)
+    return {
+        "queries_sent": int(flagged.numel()),
+        "flagged": n_flagged,
+        "duplicates": n_duplicate,
+        "detection_precision": precision,
+        "detection_recall": recall,
+        "detection_f1": f1,
+    }
+
+
+def views_stream(answers: torch.Tensor) -> torch.Tensor:
+    """The order a head-recreation attacker sends its views (V x N x D answers): image
+    by image, each image's views one after the other: (N * V) x D."""
+    return answers.transpose(0, 1).reshape(-1, answers.shape[-1])
+
+
+def from_views_stream(stream: torch.Tensor, n_views: int) -> torch.Tensor:
+    """Inverse of :func:`views_stream` for per-query values: (N * V, ...) -> (V, N, ...)."""
+    return stream.reshape(-1, n_views, *stream.shape[1:]).transpose(0, 1)
+
+
+def defend(
+    answers: torch.Tensor,
+    spec: dict,
+    generator: torch.Generator,
+    projection: torch.Tensor | None = None,
+    projector: nn.Module | None = None,
+    duplicate: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
+    """Apply a defense to one user's answers, in the order they were sent.
+
+    ``answers``: N x D (one answer per query) or V x N x D (augmented views: the stream
+    is image by image). ``projection``: the N x K projections the API would also return
+    (head access), defended the same way. ``projector``: the victim's head, which the
+    detector applies to each answer (its representation otherwise). ``duplicate``: the
+    ground truth for the detection scores (default: the views of an image after its
+    first are duplicates; single answers are not). Returns the defended answers,
+    defended projections, and a record (flags and scores for detection).
+    """
+    views = answers.ndim == 3
+    if spec["kind"] == "noise":
+        defended = poison(answers, spec["sigma"], generator)
+        defended_projection = None if projection is None else poison(projection, spec["sigma"], generator)
+        return defended, defended_projection, {}
+    if spec["kind"] != "detection":
+        raise ValueError(f"unknown defense kind {spec['kind']!r}; known: {', '.join(KINDS)}")
+    stream = views_stream(answers) if views else answers
+    with torch.no_grad():
+        seen = stream.float() if projector is None else torch.cat(
+            [projector(stream[i : i + 4096].float()) for i in range(0, len(stream), 4096)]
+        )
+    flagged = detect_duplicates(seen, spec["threshold"])
+    if views:
+        flagged = from_views_stream(flagged, answers.shape[0])  # back to V x N
+    if duplicate is None:
+        duplicate = torch.zeros(flagged.shape, dtype=torch.bool)
+        if views:
+            duplicate[1:] = True  # every view of an image after its first
+    defended = answer_flagged_with_noise(answers, flagged, generator)
+    defended_projection = None
+    if projection is not None:
+        defended_projection = answer_flagged_with_noise(projection, flagged, generator)
+    record = {"flagged": flagged, "duplicate": duplicate}
+    return defended, defended_projection, record
+
+
+# ------------------------------------------------------------------------ watermark
+def rotate(images: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """Rotate each float image (B x C x H x W) by its angle in degrees (counter-clockwise,
+    about the centre, zeros outside), one affine resampling for the whole batch."""
+    theta = torch.deg2rad(angles.float())
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    zeros = torch.zeros_like(cos)
+    matrices = torch.stack([torch.stack([cos, -sin, zeros], 1), torch.stack([sin, cos, zeros], 1)], 1)
+    grid = F.affine_grid(matrices.to(images.dtype), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def rotation_labels(angles: torch.Tensor) -> torch.Tensor:
+    """The secret task's label: 0 for an angle in [0, 180), 1 for [180, 360)."""
+    return (torch.remainder(angles, 360.0) >= 180.0).long()
+
+
+def watermark_head(dim: int, hidden: tuple[int, ...] = (256, 128)) -> nn.Module:
+    """The paper's watermark head, an MLP d-256-128-2 on the representation."""
+    sizes = [dim, *hidden]
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers, nn.Linear(sizes[-1], 2))
+
+
+def rotated_uint8(images: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """uint8 images rotated by ``angles``, as a verifier would send them to a suspect."""
+    rotated = rotate(images.float() / 255.0, angles)
+    return (rotated * 255.0).round().clamp(0, 255).to(torch.uint8)
+
+
+def binomial_p_value(successes: int, trials: int, chance: float = 0.5) -> float:
+    """One-sided p-value of at least ``successes`` in ``trials`` if the suspect were
+    guessing: P(X >= successes), X ~ Binomial(trials, chance)."""
+    from scipy.stats import binomtest
+
+    return float(binomtest(successes, trials, chance, alternative="greater").pvalue)

@@ -1,0 +1,161 @@
+"""Defenses at the API: poisoning scale, the duplicate detector, its scores, the
+watermark head's training and the verification's binomial test."""
+
+import math
+
+import pytest
+import torch
+
+from sslsteal.defense_spec import defense_name, parse_defense
+from sslsteal.defenses import (
+    answer_flagged_with_noise,
+    binomial_p_value,
+    defend,
+    detect_duplicates,
+    detection_scores,
+    poison,
+    rms,
+    rotate,
+    rotation_labels,
+    similarity_to_earlier,
+    views_stream,
+)
+from sslsteal.victim import train_victim, victim_watermark_head
+
+
+@pytest.mark.parametrize("sigma", [0.1, 1.0, 3.0])
+def test_poisoning_adds_noise_at_the_requested_scale(sigma):
+    """The added noise has mean 0 and standard deviation sigma x the answers' RMS,
+    whatever the answers' own scale."""
+    answers = torch.rand(4000, 64, generator=torch.Generator().manual_seed(0)) * 7.0
+    noisy = poison(answers, sigma, torch.Generator().manual_seed(1))
+    noise = noisy - answers
+    assert abs(float(noise.mean())) < 0.02 * sigma * rms(answers)
+    assert float(noise.std()) == pytest.approx(sigma * rms(answers), rel=0.01)
+
+
+def test_poisoning_is_seeded_and_zero_sigma_is_the_identity():
+    answers = torch.randn(100, 8)
+    first, again = (poison(answers, 0.5, torch.Generator().manual_seed(3)) for _ in range(2))
+    assert torch.equal(first, again)
+    assert torch.equal(poison(answers, 0.0, torch.Generator().manual_seed(3)), answers)
+    with pytest.raises(ValueError, match="sigma"):
+        poison(answers, -1.0, torch.Generator())
+
+
+def test_detector_flags_an_exact_duplicate_and_passes_unrelated_queries():
+    """Orthogonal (unrelated) projections have similarity (1 + 0) / 2 = 0.5 < 0.8;
+    a repeat of an earlier query has 1.0 and is flagged, the first copy is not."""
+    unrelated = torch.eye(16)[:10] * torch.arange(1, 11)[:, None]  # scale must not matter
+    stream = torch.cat([unrelated, unrelated[3:4]])
+    flagged = detect_duplicates(stream, threshold=0.8)
+    assert flagged.tolist() == [False] * 10 + [True]
+    assert similarity_to_earlier(stream)[:10].max() == pytest.approx(0.5)
+
+
+def test_detector_compares_only_with_earlier_queries():
+    a, b = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    near_a = torch.tensor([[1.0, 0.1]])
+    # near_a first, a second: a is flagged (an earlier near copy), near_a is not.
+    assert detect_duplicates(torch.cat([near_a, b, a]), 0.8).tolist() == [False, False, True]
+
+
+def test_detection_over_chunks_matches_the_direct_computation():
+    stream = torch.randn(300, 5, generator=torch.Generator().manual_seed(0))
+    z = torch.nn.functional.normalize(stream, dim=1)
+    sims = (1 + z @ z.T) / 2
+    expected = torch.tensor([0.0] + [float(sims[i, :i].max()) for i in range(1, 300)])
+    assert torch.allclose(similarity_to_earlier(stream, chunk=64), expected, atol=1e-6)
+
+
+def test_detection_scores_by_hand():
+    flagged = torch.tensor([True, True, False, False, True])
+    truth = torch.tensor([True, False, True, False, True])
+    scores = detection_scores(flagged, truth)
+    assert scores["detection_precision"] == pytest.approx(2 / 3)
+    assert scores["detection_recall"] == pytest.approx(2 / 3)
+    assert scores["detection_f1"] == pytest.approx(2 / 3)
+    none = detection_scores(torch.zeros(4, dtype=torch.bool), torch.zeros(4, dtype=torch.bool))
+    assert none["detection_precision"] is None and none["detection_recall"] is None and none["detection_f1"] is None
+
+
+def test_views_of_one_image_are_caught_and_flagged_answers_carry_noise():
+    """A head-recreation stream (two views per image, sent image by image): the second
+    view of each image is the truth's duplicate; identical views are all caught."""
+    images = torch.eye(32)[:12] + 0.01
+    answers = torch.stack([images, images])  # V x N x D: two identical views
+    defended, _, record = defend(answers, {"kind": "detection", "threshold": 0.8}, torch.Generator().manual_seed(0))
+    assert record["flagged"].shape == (2, 12)
+    assert record["flagged"][1].all() and not record["flagged"][0].any()
+    assert torch.equal(record["duplicate"], record["flagged"])
+    assert torch.equal(defended[0], answers[0]) and not torch.allclose(defended[1], answers[1])
+    assert views_stream(answers).shape == (24, 32)
+
+
+def test_flagged_answers_are_noise_of_the_answers_scale():
+    answers = torch.randn(2000, 16) * 3 + 5
+    flagged = torch.zeros(2000, dtype=torch.bool)
+    flagged[::2] = True
+    out = answer_flagged_with_noise(answers, flagged, torch.Generator().manual_seed(0))
+    assert torch.equal(out[1::2], answers[1::2])
+    replaced = out[::2]
+    assert float((replaced - answers[::2]).abs().mean()) > 1.0  # not the answers
+    assert float(replaced.mean()) == pytest.approx(5, abs=0.2) and float(replaced.std()) == pytest.approx(3, abs=0.2)
+
+
+def test_defense_names_round_trip_and_bad_names_are_refused():
+    assert parse_defense("noise0.3") == {"kind": "noise", "sigma": 0.3}
+    assert parse_defense(defense_name("detect", 0.8)) == {"kind": "detection", "threshold": 0.8}
+    for bad in ("noisy", "detect1.5", "blur0.3", "noise-1"):
+        with pytest.raises(ValueError, match="defense"):
+            parse_defense(bad)
+
+
+def test_binomial_p_value_matches_a_hand_computed_case():
+    # P(X >= 8), X ~ Binomial(10, 1/2) = (C(10,8) + C(10,9) + C(10,10)) / 2^10 = 56 / 1024
+    assert binomial_p_value(8, 10) == pytest.approx(56 / 1024)
+    assert binomial_p_value(0, 10) == pytest.approx(1.0)
+    assert binomial_p_value(10, 10) == pytest.approx(1 / 1024)
+
+
+def test_rotation_labels_and_rotate():
+    angles = torch.tensor([0.0, 90.0, 179.9, 180.0, 270.0, 359.0, 360.0])
+    assert rotation_labels(angles).tolist() == [0, 0, 0, 1, 1, 1, 0]
+    image = torch.zeros(1, 1, 9, 9)
+    image[0, 0, 1, 4] = 1.0  # a dot above the centre
+    half_turn = rotate(image, torch.tensor([180.0]))
+    assert half_turn[0, 0].argmax() == 7 * 9 + 4  # now below the centre
+    assert torch.allclose(rotate(image, torch.tensor([0.0])), image, atol=1e-6)
+
+
+def test_watermark_head_is_optimised_with_the_victim():
+    """The authors' bug: the head never reached the optimiser. Here its parameters
+    change during training and it ends in the checkpoint's heads."""
+    generator = torch.Generator().manual_seed(0)
+    images = (torch.rand(64, 1, 12, 12, generator=generator) * 255).to(torch.uint8)
+    recipe = {
+        "epochs": 2, "batch_size": 32, "lr": 0.01, "temperature": 0.2, "projection_dim": 8,
+        "augmentation": {"crop_scale": [0.5, 1.0]},
+        "watermark": {"weight": 1.0, "batch_fraction": 0.5, "hidden": [16, 8]},
+    }
+    backbone = {"name": "small_cnn", "widths": [4, 8]}
+    # Weights are drawn from torch's global generator: the same seed gives the same
+    # initial head, so zero epochs shows where training started.
+    torch.manual_seed(0)
+    _, untrained, _ = train_victim("simclr", images, backbone, {**recipe, "epochs": 0}, torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    encoder, heads, history = train_victim("simclr", images, backbone, recipe, torch.Generator().manual_seed(0))
+    assert "watermark" in heads and len(history) == 2
+    assert all(math.isfinite(row["loss"]) for row in history)
+    head = heads["watermark"]
+    changed = [not torch.equal(a, b) for a, b in zip(untrained["watermark"].parameters(), head.parameters())]
+    assert len(changed) == 6 and all(changed)
+    # Gradients reached every parameter of the head.
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head.parameters())
+    meta = {
+        "heads": {k: h.state_dict() for k, h in heads.items()},
+        "representation_dim": encoder.representation_dim,
+        "config": {"recipe": recipe},
+    }
+    rebuilt = victim_watermark_head(meta)
+    assert all(torch.equal(a, b) for a, b in zip(rebuilt.parameters(), head.parameters()))

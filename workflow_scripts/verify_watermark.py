@@ -1,0 +1,59 @@
+"""Verify a watermark on a suspect encoder. Snakemake rules: verify_watermark_*.
+
+The verifier owns the watermarked victim (its secret head) and can query the suspect:
+it sends held-out images, each rotated by a seeded random angle, applies the secret
+head to the suspect's representations and counts how often it names the rotation's
+half-turn; a one-sided binomial test says how unlikely that count is by chance.
+"""
+
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
+
+from pathlib import Path
+
+import torch
+
+from sslsteal.backbones import load_encoder
+from sslsteal.data import load_split
+from sslsteal.defenses import binomial_p_value, rotated_uint8, rotation_labels
+from sslsteal.io import write_json
+from sslsteal.probe import representations
+from sslsteal.runtime import configure_torch, logged_to
+from sslsteal.victim import victim_watermark_head
+
+with logged_to(snakemake.log[0]) as log:
+    params, wc = snakemake.params, snakemake.wildcards
+    device = configure_torch(snakemake.threads, params.precision)
+    _, meta = load_encoder(snakemake.input.watermarked, expect={"config_hash": params.victim_hash})
+    head = victim_watermark_head(meta)
+    if head is None:
+        raise ValueError(f"{snakemake.input.watermarked} has no trained watermark head (recipe.watermark)")
+    key = "config_hash" if params.suspect_kind == "victim" else "victim_config_hash"
+    suspect, suspect_meta = load_encoder(snakemake.input.suspect, expect={key: params.suspect_hash})
+    verification = params.verification
+    images, _ = load_split(Path(snakemake.input.dataset).parent, verification["split"])
+    images = images[-verification["last"] :]
+    angles = torch.rand(len(images), generator=torch.Generator().manual_seed(verification["seed"])) * 360.0
+    answers = representations(suspect.to(device), rotated_uint8(images, angles), device=device)
+    if answers.shape[1] != meta["representation_dim"]:
+        raise ValueError(
+            f"suspect {snakemake.input.suspect} returns {answers.shape[1]}-d representations; "
+            f"the watermark head reads {meta['representation_dim']}-d"
+        )
+    with torch.no_grad():
+        correct = int((head(answers).argmax(dim=1) == rotation_labels(angles)).sum())
+    record = {
+        "watermarked": wc.victim,
+        "suspect_kind": params.suspect_kind,
+        "suspect": getattr(wc, "suspect", wc.victim),
+        "images": len(images),
+        "correct": correct,
+        "accuracy": correct / len(images),
+        "p_value": binomial_p_value(correct, len(images)),
+    }
+    for key in ("method", "loss", "query_set", "budget", "queries", "api_calls"):
+        if key in suspect_meta:
+            record[key] = suspect_meta[key]
+    write_json(snakemake.output[0], record)
+    log.info("watermark accuracy %.4f on %s (p = %.3g)", record["accuracy"], snakemake.input.suspect, record["p_value"])

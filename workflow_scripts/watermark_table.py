@@ -1,0 +1,14 @@
+"""Watermark verification table and figure. Snakemake rule: watermark_table."""
+
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
+
+from sslsteal.defense_tables import watermark_table, write_watermark
+from sslsteal.runtime import logged_to
+
+with logged_to(snakemake.log[0]):
+    inputs, out = snakemake.input, snakemake.output
+    table = watermark_table(inputs.verifications, inputs.watermarked[0], inputs.plain[0] if inputs.plain else None)
+    title = f"Watermark: victim {snakemake.wildcards.victim}"
+    write_watermark(table, out.csv, out.markdown, out.figure, title, snakemake.params.style)
