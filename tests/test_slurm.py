@@ -185,3 +185,56 @@ def test_paper_figures_through_sbatch(local_slurm, tmp_path):
             assert job.get("TresPerJob") == f"gres:gpu:{real[rule]['gpu']}", (rule, job)
     for _, slurm_log in submitted:
         assert Path(slurm_log).is_file(), slurm_log  # the job's own output, kept by the CI profile
+
+
+def dry_run_resources(tmp_path: Path, *args: str) -> dict[str, dict[str, str]]:
+    """Resources of each rule's jobs in a dry run of the tiny config (no SLURM needed)."""
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path)]
+    result = subprocess.run(
+        [*command, "--configfile", str(TINY), "--dry-run", *args], capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    resources = {}
+    for rule, listed in re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", result.stdout, re.M):
+        resources[rule] = dict(item.split("=", 1) for item in listed.split(", "))
+    resources.pop("paper_figures")  # the target rule: runs nothing
+    return resources
+
+
+ENCODER_RULES = {"train_victim", "dump_victim", "dump_victim_views", "extract"} | {
+    "probe_stolen",
+    "probe_victim",
+    "probe_random_init",
+    "probe_raw_pixels",
+}
+LIGHT_RULES = {
+    "prepare_dataset",
+    "collect_probes",
+    "stolen_accuracy_table",
+    "accuracy_vs_queries_figure",
+    "method_comparison_table",
+    "victim_quality_table",
+}
+
+
+def test_slurm_profile_gives_each_encoder_rule_its_gpu_and_walltime(tmp_path):
+    resources = dry_run_resources(tmp_path, "--workflow-profile", str(SLURM_PROFILE.parent))
+    real = yaml.safe_load(SLURM_PROFILE.read_text())["set-resources"]
+    assert set(resources) == ENCODER_RULES | LIGHT_RULES
+    for rule in ENCODER_RULES:
+        assert resources[rule]["gpu"] == "1" and resources[rule]["runtime"] == str(real[rule]["runtime"]), rule
+        assert resources[rule]["mem_mb"] == str(real[rule]["mem_mb"]), rule
+    for rule in LIGHT_RULES:
+        assert resources[rule].get("gpu", "0") == "0", rule
+
+
+@pytest.mark.parametrize("gpu", [False, True])
+def test_local_gpu_requests_follow_the_config(tmp_path, gpu):
+    # Locally (profiles/default), encoder jobs request a GPU only with `gpu: true`, so
+    # the default profile's gpu=1 cap leaves CPU runs parallel.
+    resources = dry_run_resources(tmp_path, "--config", f"gpu={gpu}")
+    assert set(resources) == ENCODER_RULES | LIGHT_RULES
+    for rule in ENCODER_RULES:
+        assert resources[rule]["gpu"] == str(int(gpu)), rule
+    for rule in LIGHT_RULES:
+        assert "gpu" not in resources[rule] and int(resources[rule]["mem_mb"]) <= 2000, rule
