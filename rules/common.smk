@@ -297,6 +297,28 @@ EXTRACTION = config["extraction"]
 # Encoders' arithmetic in every job that runs one (results depend on it).
 PRECISION = config.get("precision", "fp32")
 
+# ---------------------------------------------------------------- resources
+# GPUs each encoder job (training, dumps, extraction, probes) requests. Off by default:
+# profiles/default caps local runs at gpu=1, so requesting a GPU on a CPU-only machine
+# would run these jobs one at a time (on 2 cores the default run's 3,193 job-seconds
+# of encoder work, now spread over 2 cores in 27 min, would take 53 min or more).
+# profiles/slurm requests GPUs per rule itself (set-resources), whatever this says.
+ENCODER_GPUS = 1 if config["gpu"] else 0
+# Walltime (minutes) and memory (MB) per job: the defaults for the default config,
+# with margin (its longest job, the SimCLR victim, takes 8.4 min on 2 CPU cores; its
+# peak memory, two jobs and snakemake together, is 1.96 GiB). Only schedulers read
+# them (SLURM: --time, --mem); profiles/slurm sets paper-scale values per rule.
+RESOURCES = {
+    "train_victim": dict(runtime=120, mem_mb=4000),
+    "import_victim": dict(runtime=30, mem_mb=8000),  # a ResNet50 checkpoint in memory
+    "dump_victim": dict(runtime=30, mem_mb=4000),
+    "extract": dict(runtime=60, mem_mb=4000),
+    "probe": dict(runtime=30, mem_mb=4000),
+    "prepare_dataset": dict(runtime=30, mem_mb=2000),  # may download
+    # Tables and figures: local rules, no torch.
+    "light": dict(runtime=10, mem_mb=1000),
+}
+
 
 # ---------------------------------------------------------------- paths
 def prepared(dataset):

@@ -11,6 +11,8 @@ rule prepare_dataset:
     localrule: True
     conda:
         "../envs/sslsteal.yaml"
+    resources:
+        **RESOURCES["prepare_dataset"],
     params:
         options=lambda wildcards: canonical(config["datasets"][wildcards.dataset]),
     script:

@@ -18,6 +18,8 @@ rule defend_answers:
     conda:
         "../envs/sslsteal.yaml"
     threads: config["threads"]["probe"]
+    resources:
+        **RESOURCES["dump_victim"],
     params:
         seed=config["seed"],
         victim_hash=victim_hash,
@@ -83,6 +85,8 @@ rule collect_defense_probes:
     localrule: True
     conda:
         "../envs/sslsteal.yaml"
+    resources:
+        **RESOURCES["light"],
     script:
         "../workflow_scripts/collect_probes.py"
 
@@ -105,6 +109,8 @@ rule defense_poisoning_table:
     localrule: True
     conda:
         "../envs/sslsteal.yaml"
+    resources:
+        **RESOURCES["light"],
     params:
         style=canonical(config["paper_figures"].get("figure", {})),
     script:
@@ -129,6 +135,8 @@ rule defense_detection_table:
     localrule: True
     conda:
         "../envs/sslsteal.yaml"
+    resources:
+        **RESOURCES["light"],
     params:
         style=canonical(config["paper_figures"].get("figure", {})),
     script:
@@ -151,6 +159,9 @@ rule verify_watermark_victim:
     conda:
         "../envs/sslsteal.yaml"
     threads: config["threads"]["probe"]
+    resources:
+        **RESOURCES["probe"],
+        gpu=ENCODER_GPUS,
     params:
         verification=canonical(DEFENSES.get("watermark", {})),
         victim_hash=victim_hash,
@@ -208,6 +219,8 @@ rule watermark_table:
     localrule: True
     conda:
         "../envs/sslsteal.yaml"
+    resources:
+        **RESOURCES["light"],
     params:
         style=canonical(config["paper_figures"].get("figure", {})),
     script:

@@ -16,6 +16,9 @@ rule dump_victim:
     conda:
         "../envs/sslsteal.yaml"
     threads: config["threads"]["probe"]
+    resources:
+        **RESOURCES["dump_victim"],
+        gpu=ENCODER_GPUS,
     params:
         query_set=lambda wildcards: canonical(config["query_sets"][wildcards.query_set]),
         precision=PRECISION,

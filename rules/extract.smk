@@ -16,6 +16,9 @@ rule extract:
     conda:
         "../envs/sslsteal.yaml"
     threads: config["threads"]["extract"]
+    resources:
+        **RESOURCES["extract"],
+        gpu=ENCODER_GPUS,
     params:
         backbone=lambda wildcards: stolen_backbone(wildcards.victim),
         loss_options=lambda wildcards: canonical(

@@ -17,6 +17,8 @@ rule collect_probes:
     localrule: True
     conda:
         "../envs/sslsteal.yaml"
+    resources:
+        **RESOURCES["light"],
     script:
         "../workflow_scripts/collect_probes.py"
 
@@ -34,6 +36,8 @@ rule stolen_accuracy_table:
     localrule: True
     conda:
         "../envs/sslsteal.yaml"
+    resources:
+        **RESOURCES["light"],
     script:
         "../workflow_scripts/stolen_accuracy_table.py"
 
@@ -54,6 +58,8 @@ rule accuracy_vs_queries_figure:
     localrule: True
     conda:
         "../envs/sslsteal.yaml"
+    resources:
+        **RESOURCES["light"],
     params:
         style=canonical(config["paper_figures"].get("figure", {})),
         query_set=comparison_cell()[0],
@@ -74,6 +80,8 @@ rule method_comparison_table:
     localrule: True
     conda:
         "../envs/sslsteal.yaml"
+    resources:
+        **RESOURCES["light"],
     params:
         query_set=comparison_cell()[0],
         budget=comparison_cell()[1],
@@ -100,5 +108,7 @@ rule victim_quality_table:
     localrule: True
     conda:
         "../envs/sslsteal.yaml"
+    resources:
+        **RESOURCES["light"],
     script:
         "../workflow_scripts/victim_quality_table.py"

@@ -18,6 +18,9 @@ rule probe_stolen:
     conda:
         "../envs/sslsteal.yaml"
     threads: config["threads"]["probe"]
+    resources:
+        **RESOURCES["probe"],
+        gpu=ENCODER_GPUS,
     params:
         **PROBE_PARAMS,
         encoder_kind="stolen",

@@ -17,6 +17,9 @@ rule train_victim:
     conda:
         "../envs/sslsteal.yaml"
     threads: config["threads"]["train_victim"]
+    resources:
+        **RESOURCES["train_victim"],
+        gpu=ENCODER_GPUS,
     params:
         victim=lambda wildcards: canonical(config["victims"][wildcards.victim]),
         seed=config["seed"],
@@ -40,6 +43,8 @@ rule import_victim:
         victim=EXTERNAL_VICTIMS_PATTERN,
     conda:
         "../envs/sslsteal.yaml"
+    resources:
+        **RESOURCES["import_victim"],
     params:
         victim=lambda wildcards: canonical(config["victims"][wildcards.victim]),
     script:
