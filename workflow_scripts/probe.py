@@ -14,7 +14,7 @@ from sslsteal.data import load_split
 from sslsteal.fidelity import fidelity
 from sslsteal.io import write_json
 from sslsteal.probe import linear_probe, raw_pixels, representations, subset
-from sslsteal.runtime import configure_torch, logged_to, seed_everything
+from sslsteal.runtime import device_stats, configure_torch, logged_to, seed_everything
 
 with logged_to(snakemake.log[0]) as log:
     started = time.perf_counter()
@@ -22,7 +22,7 @@ with logged_to(snakemake.log[0]) as log:
     downstream = snakemake.params.downstream
     recipe = snakemake.params.recipe
     seed = snakemake.params.seed
-    device = configure_torch(snakemake.threads, snakemake.params.precision)
+    device = configure_torch(snakemake.threads, snakemake.params.precision, snakemake.config.get("device", "auto"))
     generator = seed_everything(seed)
     root = Path(snakemake.input.dataset).parent
     train_images, train_labels = load_split(root, downstream["train_split"])
@@ -48,8 +48,11 @@ with logged_to(snakemake.log[0]) as log:
                 if key in meta:
                     record[key] = meta[key]
         encoder = encoder.to(device)
+        encoding = time.perf_counter()
         train_x = representations(encoder, train_images, device=device)
         test_x = representations(encoder, test_images, device=device)
+        # Throughput of the frozen encoder's forward passes (the GPU part of a probe).
+        record.update(device_stats(device, len(train_images) + len(test_images), time.perf_counter() - encoding))
         if kind == "stolen":
             victim, _ = load_encoder(snakemake.input.victim, expect={"config_hash": snakemake.params.victim_hash})
             record.update(fidelity(test_x, representations(victim.to(device), test_images, device=device)))
@@ -68,3 +71,5 @@ with logged_to(snakemake.log[0]) as log:
     record["probe_seconds"] = round(time.perf_counter() - started, 2)
     write_json(snakemake.output[0], record)
     log.info("%s probe accuracy on %s: %.4f", kind, snakemake.wildcards.downstream, result["accuracy"])
+    if "device" in record:
+        log.info("device %s: %s images/s encoded, GPU peak memory %s MiB", record["device"], record["images_per_second"], record["gpu_max_memory_mib"])

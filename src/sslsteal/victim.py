@@ -22,6 +22,7 @@ from .augment import simclr_view
 from .backbones import build_encoder, projection_head
 from .data import normalise, to_float
 from .losses import barlow_twins, info_nce, simsiam
+from .runtime import to_device
 from .training import fit
 
 METHODS = ("simclr", "simsiam", "barlow_twins")
@@ -99,7 +100,7 @@ def train_victim(
     two_view_loss = method_loss(method, encoder, heads, recipe)
 
     def batch_loss(indices: torch.Tensor) -> torch.Tensor:
-        batch = to_float(images[indices]).to(device)
+        batch = to_float(to_device(images[indices], device))  # views made on the device
         v1 = normalise(simclr_view(batch, generator, augmentation))
         v2 = normalise(simclr_view(batch, generator, augmentation))
         return two_view_loss(v1, v2)
