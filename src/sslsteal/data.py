@@ -109,7 +109,7 @@ def make_synthetic(
 
 
 # --------------------------------------------------------------------------- preparation
-def prepare_dataset(name: str, root: str | Path, options: dict) -> dict:
+def prepare_dataset(name: str, root: str | Path, options: dict, workers: int | None = None) -> dict:
     """Prepare dataset ``name`` under ``root`` and write its manifest; return it.
 
     ``options`` is the dataset's config block: for torchvision datasets ``mirrors``
@@ -146,7 +146,7 @@ def prepare_dataset(name: str, root: str | Path, options: dict) -> dict:
     elif name == "imagenet":
         from .imagenet import prepare_imagenet
 
-        files, source = prepare_imagenet(root, options)
+        files, source = prepare_imagenet(root, options, workers)
     elif name == "digits":
         from sklearn.datasets import load_digits
 

@@ -40,8 +40,9 @@ def _subset(n: int, size: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
-def prepare_imagenet(root: Path, options: dict) -> tuple[dict[str, str], str]:
-    """Decode the seeded subsets into ``root``; return (file sha256s, source)."""
+def prepare_imagenet(root: Path, options: dict, workers: int | None = None) -> tuple[dict[str, str], str]:
+    """Decode the seeded subsets into ``root`` with ``workers`` processes (default
+    ``options["workers"]``, else 8); return (file sha256s, source)."""
     import torchvision.transforms as T
     from torch.utils.data import DataLoader, Subset
     from torchvision.datasets import ImageFolder
@@ -52,13 +53,14 @@ def prepare_imagenet(root: Path, options: dict) -> tuple[dict[str, str], str]:
     if problem:
         raise DatasetUnavailableError(f"datasets.imagenet.path: {problem}; ImageNet is never downloaded, prepare it by hand")
     size = int(options.get("image_size", 224))
+    workers = int(options.get("workers", 8) if workers is None else workers)
     transform = T.Compose([T.Resize(round(size * 256 / 224)), T.CenterCrop(size), T.PILToTensor()])
     files = {}
     for split, folder in FOLDERS.items():
         dataset = ImageFolder(str(Path(options["path"]) / folder), transform=transform)
         keep = _subset(len(dataset), options.get(f"{split}_size"), int(options.get("seed", 0)) + (split == "test"))
         # Decoding JPEGs is the cost: worker processes keep the cores busy.
-        loader = DataLoader(Subset(dataset, keep.tolist()), batch_size=256, num_workers=int(options.get("workers", 8)))
+        loader = DataLoader(Subset(dataset, keep.tolist()), batch_size=256, num_workers=workers)
         images_path, labels_path = root / f"{split}_images.npy", root / f"{split}_labels.npy"
         with atomic_path(images_path) as tmp:
             images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(keep), 3, size, size))
