@@ -14,7 +14,7 @@ include: "rules/common.smk"
 
 wildcard_constraints:
     victim="|".join(VICTIMS),
-    dataset="[a-z_]+",
+    dataset="[a-z0-9_]+",
     method="direct|head_access|head_recreation",
     view_seed=r"\d+",
     loss="mse|infonce|softnn|wasserstein",
@@ -34,6 +34,8 @@ include: "rules/extract.smk"
 include: "rules/probe.smk"
 include: "rules/paper_figures.smk"
 include: "rules/defense.smk"
+include: "rules/published.smk"
+include: "rules/paper_comparison.smk"
 
 
 rule paper_figures:

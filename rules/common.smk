@@ -54,13 +54,47 @@ DATA_ROOT = config.get("data_root", "data")
 SPLIT_SIZES = {
     "fashion_mnist": {"train": 60000, "test": 10000},
     "digits": {"train": 1497, "test": 300},
+    # The paper's datasets (torchvision's splits).
+    "cifar10": {"train": 50000, "test": 10000},
+    "cifar100": {"train": 50000, "test": 10000},
+    "svhn": {"train": 73257, "test": 26032},
+    "stl10": {"train": 5000, "test": 8000, "unlabeled": 100000},
+    # ImageNet's train and val folders; the prepared subsets are datasets.imagenet.*_size.
+    "imagenet": {"train": 1281167, "test": 50000},
+}
+# Image side length of each dataset: an encoder trained on one is fed every other
+# dataset resized to it (e.g. STL10's 96 px queries to a 32 px CIFAR victim).
+IMAGE_SIZES = {
+    "fashion_mnist": 28,
+    "digits": 8,
+    "cifar10": 32,
+    "cifar100": 32,
+    "svhn": 32,
+    "stl10": 96,
 }
 
 
 def split_size(dataset, split):
     if dataset == "synthetic":
         return config["datasets"]["synthetic"][f"n_{split}"]
+    if dataset == "imagenet":
+        subset = config["datasets"]["imagenet"].get(f"{split}_size")
+        return subset or SPLIT_SIZES["imagenet"][split]
+    if split not in SPLIT_SIZES[dataset]:
+        config_error(
+            f"split {split!r} of {dataset}",
+            f"{dataset} has splits {sorted(SPLIT_SIZES[dataset])}",
+        )
     return SPLIT_SIZES[dataset][split]
+
+
+def image_size(dataset):
+    options = config["datasets"].get(dataset, {})
+    if dataset == "synthetic":
+        return options.get("image_size", 28)
+    if dataset == "imagenet":
+        return options.get("image_size", 224)
+    return IMAGE_SIZES[dataset]
 
 
 def canonical(value):
@@ -146,7 +180,9 @@ def check_config():
                     f"{too_large} exceed the {pool} images of query set {name!r}",
                 )
         for loss in block["losses"]:
-            if loss not in extraction["loss_options"]:
+            if loss not in extraction["loss_options"] and loss not in block.get(
+                "loss_options", {}
+            ):
                 config_error(
                     f"extraction.loss_options.{loss}",
                     "missing (lr, batch_size[, temperature])",
@@ -284,6 +320,110 @@ def check_defenses():
                 )
 
 
+def check_paper_scale_config():
+    """Cross-key checks of the paper-scale keys (ImageNet, imported checkpoints, STL10's
+    unlabeled split, per-block loss options, extra downstream sets); one line each."""
+    datasets = config["datasets"]
+    if "imagenet" in datasets and not os.path.exists(
+        f"{DATA_ROOT}/imagenet/prepared.json"
+    ):
+        from sslsteal.imagenet import imagenet_folder_problem
+
+        if "path" not in datasets["imagenet"]:
+            config_error(
+                "datasets.imagenet.path",
+                "required: the ImageNet folder you prepared (never downloaded)",
+            )
+        problem = imagenet_folder_problem(datasets["imagenet"]["path"])
+        if problem:
+            config_error("datasets.imagenet.path", problem)
+    for vid, victim in config["victims"].items():
+        external = victim.get("external")
+        encoder = f"results/victims/{vid}/encoder.pt"
+        if external and not os.path.exists(external["path"]):
+            if not os.path.exists(encoder):
+                config_error(
+                    f"victims.{vid}.external.path",
+                    f"{external['path']} does not exist (download the checkpoint there; README: "
+                    "Reproduce the paper)",
+                )
+        if (
+            victim.get("train_split") == "unlabeled"
+            and victim.get("dataset") != "stl10"
+        ):
+            config_error(
+                f"victims.{vid}.train_split", "unlabeled exists for stl10 only"
+            )
+    for name, query_set in config["query_sets"].items():
+        if (
+            query_set.get("split") == "unlabeled"
+            and query_set.get("dataset") != "stl10"
+        ):
+            config_error(f"query_sets.{name}.split", "unlabeled exists for stl10 only")
+    for vid in config["victims"]:
+        chosen = {}
+        for i, block in enumerate(EXTRACTION_GRID):
+            if vid not in block.get("victims", list(config["victims"])):
+                continue
+            for method in block["methods"]:
+                for loss in block["losses"]:
+                    options = block_loss_options(block, loss)
+                    for query_set in block["query_sets"]:
+                        for budget in block["budgets"]:
+                            cell = (method, loss, query_set, budget)
+                            if chosen.setdefault(cell, options) != options:
+                                config_error(
+                                    f"extraction.grid[{i}].loss_options",
+                                    f"cell {cell} of victim {vid!r} gets other {loss} "
+                                    "options from an earlier block",
+                                )
+    for vid in config["paper_figures"].get("comparison_by_victim", {}):
+        if vid not in config["victims"]:
+            config_error(
+                "paper_figures.comparison_by_victim",
+                f"{vid!r} is not under victims: {sorted(config['victims'])}",
+            )
+    for name in config["paper_figures"].get("extra_downstream", []):
+        if name not in config["probe"]["downstream"]:
+            config_error(
+                "paper_figures.extra_downstream",
+                f"{name!r} is not one of probe.downstream: "
+                f"{sorted(config['probe']['downstream'])}",
+            )
+
+
+EXTRACTION_GRID = config["extraction"]["grid"]
+
+
+def block_loss_options(block, loss):
+    """A grid block's options for ``loss``: its own, else extraction.loss_options."""
+    own = block.get("loss_options", {})
+    if loss in own:
+        return canonical(own[loss])
+    if loss not in config["extraction"]["loss_options"]:
+        config_error(
+            f"extraction.loss_options.{loss}", "missing (lr, batch_size[, temperature])"
+        )
+    return canonical(config["extraction"]["loss_options"][loss])
+
+
+def extraction_loss_options(wildcards):
+    """The loss options of one extraction cell (the first block listing it)."""
+    for block in EXTRACTION_GRID:
+        if (
+            wildcards.victim in block.get("victims", VICTIMS)
+            and wildcards.method in block["methods"]
+            and wildcards.loss in block["losses"]
+            and wildcards.query_set in block["query_sets"]
+            and int(wildcards.budget) in block["budgets"]
+        ):
+            return block_loss_options(block, wildcards.loss)
+    return block_loss_options({}, wildcards.loss)
+
+
+# First: a split or loss-option mistake gets its own message, before check_config
+# would trip over it.
+check_paper_scale_config()
 check_config()
 check_defenses()
 
@@ -330,8 +470,14 @@ def victim_dataset(wildcards):
 
 
 def victim_image_size(wildcards):
-    """The input size an external victim expects; None: the data's own size."""
-    return config["victims"][wildcards.victim].get("external", {}).get("image_size")
+    """The input size the victim expects (an external victim's, or a trained victim's
+    dataset's when the downstream images have another size); None: the data's own."""
+    victim = config["victims"][wildcards.victim]
+    if "external" in victim:
+        return victim["external"]["image_size"]
+    downstream = config["probe"]["downstream"][wildcards.downstream]["dataset"]
+    size = image_size(victim["dataset"])
+    return None if size == image_size(downstream) else size
 
 
 def victim_hash(wildcards):
@@ -368,9 +514,11 @@ def stolen_probes(victim, downstream):
     ]
 
 
-def comparison_cell():
-    """(query set, budget) of the method-comparison table."""
+def comparison_cell(victim=None):
+    """(query set, budget) of the method-comparison table (of ``victim``, when
+    paper_figures.comparison_by_victim names one for it)."""
     chosen = config["paper_figures"].get("comparison", {})
+    chosen = config["paper_figures"].get("comparison_by_victim", {}).get(victim, chosen)
     first = EXTRACTION["grid"][0]
     return (
         chosen.get("query_set", first["query_sets"][0]),
@@ -520,13 +668,21 @@ def defense_outputs(downstream):
 
 
 def paper_figure_outputs():
-    downstream = config["paper_figures"]["downstream"]
+    downstreams = [config["paper_figures"]["downstream"]]
+    downstreams += config["paper_figures"].get("extra_downstream", [])
     return (
-        defense_outputs(downstream)
+        defense_outputs(config["paper_figures"]["downstream"])
         + [
-            f"paper_figures/victim_quality_{downstream}.csv",
-            f"paper_figures/victim_quality_{downstream}.md",
+            "paper_figures/paper_comparison.csv",
+            "paper_figures/paper_comparison.md",
         ]
+        + expand(
+            [
+                "paper_figures/victim_quality_{downstream}.csv",
+                "paper_figures/victim_quality_{downstream}.md",
+            ],
+            downstream=downstreams,
+        )
         + expand(
             [
                 "paper_figures/{victim}/{downstream}/stolen_accuracy.csv",
@@ -536,7 +692,7 @@ def paper_figure_outputs():
                 "paper_figures/{victim}/{downstream}/method_comparison.md",
             ],
             victim=VICTIMS,
-            downstream=downstream,
+            downstream=downstreams,
         )
     )
 

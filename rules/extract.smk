@@ -21,9 +21,7 @@ rule extract:
         gpu=ENCODER_GPUS,
     params:
         backbone=lambda wildcards: stolen_backbone(wildcards.victim),
-        loss_options=lambda wildcards: canonical(
-            EXTRACTION["loss_options"][wildcards.loss]
-        ),
+        loss_options=extraction_loss_options,
         method_options=extraction_method_options,
         query_set=lambda wildcards: canonical(config["query_sets"][wildcards.query_set]),
         epochs=EXTRACTION["epochs"],

@@ -27,7 +27,11 @@ rule stolen_accuracy_table:
     input:
         "results/tables/{victim}/{downstream}/probes.csv",
     output:
-        csv="paper_figures/{victim}/{downstream}/stolen_accuracy.csv",
+        csv=report(
+            "paper_figures/{victim}/{downstream}/stolen_accuracy.csv",
+            caption="../report/stolen_accuracy.rst",
+            category="Stolen accuracy",
+        ),
         markdown="paper_figures/{victim}/{downstream}/stolen_accuracy.md",
     log:
         "logs/stolen_accuracy_table/{victim}/{downstream}.log",
@@ -62,7 +66,7 @@ rule accuracy_vs_queries_figure:
         **RESOURCES["light"],
     params:
         style=canonical(config["paper_figures"].get("figure", {})),
-        query_set=comparison_cell()[0],
+        query_set=lambda wildcards: comparison_cell(wildcards.victim)[0],
     script:
         "../workflow_scripts/accuracy_vs_queries_figure.py"
 
@@ -71,7 +75,11 @@ rule method_comparison_table:
     input:
         "results/tables/{victim}/{downstream}/probes.csv",
     output:
-        csv="paper_figures/{victim}/{downstream}/method_comparison.csv",
+        csv=report(
+            "paper_figures/{victim}/{downstream}/method_comparison.csv",
+            caption="../report/method_comparison.rst",
+            category="Extraction approaches",
+        ),
         markdown="paper_figures/{victim}/{downstream}/method_comparison.md",
     log:
         "logs/method_comparison_table/{victim}/{downstream}.log",
@@ -83,8 +91,8 @@ rule method_comparison_table:
     resources:
         **RESOURCES["light"],
     params:
-        query_set=comparison_cell()[0],
-        budget=comparison_cell()[1],
+        query_set=lambda wildcards: comparison_cell(wildcards.victim)[0],
+        budget=lambda wildcards: comparison_cell(wildcards.victim)[1],
     script:
         "../workflow_scripts/method_comparison_table.py"
 
@@ -99,7 +107,11 @@ rule victim_quality_table:
         ),
         raw_pixels="results/probes/{downstream}/raw_pixels.json",
     output:
-        csv="paper_figures/victim_quality_{downstream}.csv",
+        csv=report(
+            "paper_figures/victim_quality_{downstream}.csv",
+            caption="../report/victim_quality.rst",
+            category="Victims",
+        ),
         markdown="paper_figures/victim_quality_{downstream}.md",
     log:
         "logs/victim_quality_table/{downstream}.log",

@@ -94,3 +94,30 @@ def test_checkpoint_with_another_config_hash_is_refused(tmp_path):
     load_encoder(tmp_path / "e.pt", expect={"config_hash": "aaaa"})
     with pytest.raises(CheckpointError, match="config_hash='aaaa', expected 'bbbb'"):
         load_encoder(tmp_path / "e.pt", expect={"config_hash": "bbbb"})
+
+
+def test_import_simsiam_resnet50_imagenet_layout(tmp_path):
+    """The public SimSiam ResNet50: torchvision's ResNet50 keys under module.encoder.,
+    its 3-layer projector as module.encoder.fc.*, and the predictor beside it; imported
+    into resnet50_imagenet with fc and the predictor dropped, 2048-d at 224 px."""
+    import torchvision
+
+    source = torchvision.models.resnet50(weights=None)
+    source.fc = nn.Identity()
+    state = {f"module.encoder.{k}": v for k, v in source.state_dict().items()}
+    for key, shape in {"fc.0.weight": (2048, 2048), "fc.1.running_mean": (2048,), "fc.6.weight": (2048, 2048)}.items():
+        state[f"module.encoder.{key}"] = torch.randn(shape)
+    state["module.predictor.0.weight"] = torch.randn(512, 2048)
+    path = tmp_path / "checkpoint_0099.pth.tar"
+    torch.save({"epoch": 100, "arch": "resnet50", "state_dict": state, "optimizer": {}}, path)
+    encoder = import_encoder(path, "simsiam_imagenet", {"name": "resnet50_imagenet"}, 3, 224)
+    assert encoder.representation_dim == 2048 and encoder.image_size == 224
+    # Every backbone weight imported exactly; fc and the predictor left out.
+    imported = encoder.net.state_dict()
+    assert imported.keys() == source.state_dict().keys()
+    for key, value in source.state_dict().items():
+        assert torch.equal(imported[key], value), key
+    source.eval()
+    x = torch.rand(1, 3, 224, 224)
+    # Channels-last vs contiguous convolutions: equal up to float rounding.
+    torch.testing.assert_close(encoder(x), source(x), rtol=1e-4, atol=1e-4)

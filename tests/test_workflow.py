@@ -129,6 +129,24 @@ def test_every_output_exists_and_is_well_formed(tiny_run):
     assert not list(w.rglob("*.tmp")), "temporary files left behind"
 
 
+def test_report_carries_the_captions(tiny_run):
+    """`snakemake --report` on the tiny run: every figure and table with its caption
+    (rendered with the job's wildcards), and the paper comparison saying "not run"."""
+    report = tiny_run / "report.html"
+    snakemake(tiny_run, "--report", str(report))
+    html = report.read_text()
+    for caption in (
+        "Linear-probe accuracy of stolen encoders against the number of distinct query images",
+        "Every linear probe of victim simclr_synthetic",
+        "The three extraction approaches (direct, head access, head recreation)",
+        "linear-probe accuracy on synthetic next to the",
+        "The paper's published cells",
+    ):
+        assert caption in html, caption
+    comparison = pd.read_csv(tiny_run / "paper_figures/paper_comparison.csv")
+    assert len(comparison) == 2 and comparison["status"].str.startswith("not run").all()
+
+
 def test_second_run_schedules_nothing(tiny_run):
     assert planned_jobs(tiny_run) == {}
 
@@ -202,7 +220,7 @@ BAD_CONFIGS = {
     "unknown dataset": (
         lambda c: c["datasets"].update(cifar11={}),
         "datasets",
-        "'cifar11' is not one of ['fashion_mnist', 'digits', 'synthetic']",
+        "'cifar11' is not one of ['fashion_mnist', 'digits', 'synthetic', 'cifar10', 'cifar100', 'svhn', 'stl10', 'imagenet']",
     ),
     "unknown victim method": (
         lambda c: c["victims"][VICTIM].update(method="moco"),

@@ -15,12 +15,12 @@ from sslsteal.dumps import read_dump
 from sslsteal.extraction import steal
 from sslsteal.io import atomic_path
 from sslsteal.queries import images_sha256, query_pool
-from sslsteal.runtime import configure_torch, logged_to, seed_everything
+from sslsteal.runtime import device_stats, configure_torch, logged_to, seed_everything
 
 with logged_to(snakemake.log[0]) as log:
     wc = snakemake.wildcards
     budget = int(wc.budget)
-    device = configure_torch(snakemake.threads, snakemake.params.precision)
+    device = configure_torch(snakemake.threads, snakemake.params.precision, snakemake.config.get("device", "auto"))
     generator = seed_everything(snakemake.params.seed)
     dump = read_dump(
         snakemake.input.dump,
@@ -61,6 +61,8 @@ with logged_to(snakemake.log[0]) as log:
         accounting.update(detection_scores(dump.extra["flagged"][calls], dump.extra["duplicate"][calls]))
     if "defense" in dump.meta:
         accounting["defense"] = dump.meta["defense"]
+    # Images through the stolen encoder: every answered image (or view), every epoch.
+    stats = device_stats(device, accounting["api_calls"] * snakemake.params.epochs, wall)
     save_encoder(
         snakemake.output.encoder,
         stolen.cpu(),
@@ -80,3 +82,4 @@ with logged_to(snakemake.log[0]) as log:
     with atomic_path(snakemake.output.train_log) as tmp:
         pd.DataFrame(history).to_csv(tmp, sep="\t", index=False)
     log.info("stole (%s, %s) from %d queries, %d API calls, in %.1fs", wc.method, wc.loss, budget, accounting["api_calls"], wall)
+    log.info("device %s: %s images/s, GPU peak memory %s MiB", stats["device"], stats["images_per_second"], stats["gpu_max_memory_mib"])

@@ -15,7 +15,7 @@ from sslsteal.defenses import DETECTION, defend, detection_scores, parse_defense
 from sslsteal.fidelity import fidelity
 from sslsteal.io import write_json
 from sslsteal.probe import linear_probe, raw_pixels, representations, subset
-from sslsteal.runtime import configure_torch, logged_to, seed_everything
+from sslsteal.runtime import configure_torch, device_stats, logged_to, seed_everything
 from sslsteal.victim import victim_projector
 
 with logged_to(snakemake.log[0]) as log:
@@ -24,7 +24,7 @@ with logged_to(snakemake.log[0]) as log:
     downstream = snakemake.params.downstream
     recipe = snakemake.params.recipe
     seed = snakemake.params.seed
-    device = configure_torch(snakemake.threads, snakemake.params.precision)
+    device = configure_torch(snakemake.threads, snakemake.params.precision, snakemake.config.get("device", "auto"))
     generator = seed_everything(seed)
     root = Path(snakemake.input.dataset).parent
     train_images, train_labels = load_split(root, downstream["train_split"])
@@ -50,6 +50,7 @@ with logged_to(snakemake.log[0]) as log:
                 if key in meta:
                     record[key] = meta[key]
         encoder = encoder.to(device)
+        encoding = time.perf_counter()
         train_x = representations(encoder, train_images, device=device)
         test_x = representations(encoder, test_images, device=device)
         defense = snakemake.params.get("defense")
@@ -66,6 +67,10 @@ with logged_to(snakemake.log[0]) as log:
             record["defense"] = defense
             if flags:
                 record.update(detection_scores(flags["flagged"], flags["duplicate"]))
+        # Throughput of the frozen encoder's forward passes (the GPU part of a probe);
+        # logged, not recorded: the record holds only what the config determines.
+        stats = device_stats(device, len(train_images) + len(test_images), time.perf_counter() - encoding)
+        log.info("device %s: %s images/s encoded, GPU peak memory %s MiB", stats["device"], stats["images_per_second"], stats["gpu_max_memory_mib"])
         if kind == "stolen":
             victim, _ = load_encoder(snakemake.input.victim, expect={"config_hash": snakemake.params.victim_hash})
             record.update(fidelity(test_x, representations(victim.to(device), test_images, device=device)))

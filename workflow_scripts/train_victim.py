@@ -14,7 +14,7 @@ import pandas as pd
 from sslsteal.backbones import save_encoder
 from sslsteal.data import load_split
 from sslsteal.io import CheckpointError, atomic_path, config_hash, load_checkpoint, save_checkpoint
-from sslsteal.runtime import configure_torch, logged_to, seed_everything
+from sslsteal.runtime import device_stats, configure_torch, logged_to, seed_everything
 from sslsteal.victim import train_victim
 
 with logged_to(snakemake.log[0]) as log:
@@ -22,9 +22,10 @@ with logged_to(snakemake.log[0]) as log:
     fingerprint = config_hash(
         {"victim": victim, "seed": snakemake.params.seed, "threads": snakemake.threads, "precision": snakemake.params.precision}
     )
-    device = configure_torch(snakemake.threads, snakemake.params.precision)
+    device = configure_torch(snakemake.threads, snakemake.params.precision, snakemake.config.get("device", "auto"))
     generator = seed_everything(snakemake.params.seed)
-    images, _ = load_split(Path(snakemake.input.dataset).parent, "train")
+    # STL10 victims train on its 100K unlabeled images (the paper); others on "train".
+    images, _ = load_split(Path(snakemake.input.dataset).parent, victim.get("train_split", "train"))
     if victim.get("train_size"):
         images = images[: victim["train_size"]]
 
@@ -55,6 +56,10 @@ with logged_to(snakemake.log[0]) as log:
         victim["method"], images, victim["backbone"], victim["recipe"], generator, device, resume_from, save_state
     )
     wall = time.perf_counter() - started
+    trained = sum(row["seconds"] for row in history if row["epoch"] > (resume_from or {}).get("epoch", 0))
+    epochs_run = len(history) - (resume_from or {}).get("epoch", 0)
+    stats = device_stats(device, len(images) * epochs_run, trained)
+    log.info("device %s: %s images/s (two views each), GPU peak memory %s MiB", stats["device"], stats["images_per_second"], stats["gpu_max_memory_mib"])
     save_encoder(
         snakemake.output.encoder,
         encoder.cpu(),

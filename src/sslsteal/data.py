@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,20 @@ from .io import atomic_path, file_sha256, read_json, write_json
 
 # torchvision is imported only where a torchvision dataset is used: importing it costs
 # about 1.3 s per job, most of the run time of a small job.
-TORCHVISION_DATASETS = {"fashion_mnist": "FashionMNIST"}
+TORCHVISION_DATASETS = {
+    "fashion_mnist": "FashionMNIST",
+    "cifar10": "CIFAR10",
+    "cifar100": "CIFAR100",
+    "svhn": "SVHN",
+    "stl10": "STL10",
+}
+# The splits each dataset provides; STL10's 100K unlabeled images are the paper's STL10
+# victim's training set and an out-of-distribution query set (no labels: -1).
+SPLITS = {"stl10": ("train", "test", "unlabeled")}
+# How torchvision ships each dataset: Fashion-MNIST as .gz files, SVHN as one .mat file
+# per split, CIFAR and STL10 as one archive holding the files of every split.
+ARCHIVE_DATASETS = ("CIFAR10", "CIFAR100", "STL10")
+FILE_DATASETS = ("SVHN",)
 
 
 def torchvision_dataset(name: str) -> type:
@@ -32,7 +46,9 @@ def check_integrity(path: Path, md5: str) -> bool:
     from torchvision.datasets.utils import check_integrity as torchvision_check
 
     return torchvision_check(str(path), md5)
-KNOWN_DATASETS = ("fashion_mnist", "digits", "synthetic")
+
+
+KNOWN_DATASETS = ("fashion_mnist", "cifar10", "cifar100", "svhn", "stl10", "digits", "synthetic", "imagenet")
 # scikit-learn's bundled handwritten digits (8x8 grey, 1,797 images; no download): a real
 # out-of-distribution query set available offline. No official split: the last 300
 # images are "test".
@@ -93,7 +109,7 @@ def make_synthetic(
 
 
 # --------------------------------------------------------------------------- preparation
-def prepare_dataset(name: str, root: str | Path, options: dict) -> dict:
+def prepare_dataset(name: str, root: str | Path, options: dict, workers: int | None = None) -> dict:
     """Prepare dataset ``name`` under ``root`` and write its manifest; return it.
 
     ``options`` is the dataset's config block: for torchvision datasets ``mirrors``
@@ -118,9 +134,19 @@ def prepare_dataset(name: str, root: str | Path, options: dict) -> dict:
         files = {target.name: file_sha256(target)}
         source = f"generated (seed {options['seed']})"
     elif name in TORCHVISION_DATASETS:
-        source = _prepare_torchvision(torchvision_dataset(name), root, options)
+        cls = torchvision_dataset(name)
+        if cls.__name__ in ARCHIVE_DATASETS:
+            source = _prepare_archive(cls, root, options)
+        elif cls.__name__ in FILE_DATASETS:
+            source = _prepare_split_files(cls, root, options)
+        else:
+            source = _prepare_torchvision(cls, root, options)
         # Checksums of the verified raw files, checked again at every load.
-        files = {str(f.relative_to(root)): file_sha256(f) for f in sorted(root.glob("*/raw/*")) if f.is_file()}
+        files = {str(f.relative_to(root)): file_sha256(f) for f in _dataset_files(cls, root)}
+    elif name == "imagenet":
+        from .imagenet import prepare_imagenet
+
+        files, source = prepare_imagenet(root, options, workers)
     elif name == "digits":
         from sklearn.datasets import load_digits
 
@@ -141,7 +167,7 @@ def prepare_dataset(name: str, root: str | Path, options: dict) -> dict:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(KNOWN_DATASETS)}")
 
     splits = {}
-    for split in ("train", "test"):
+    for split in SPLITS.get(name, ("train", "test")):
         images, labels = _load(name, root, split)
         splits[split] = {"n": int(images.shape[0]), "shape": list(images.shape[1:]), "classes": int(labels.max()) + 1}
     manifest = {"dataset": name, "source": source, "splits": splits, "files": files}
@@ -231,6 +257,144 @@ def _prepare_torchvision(cls: type, root: Path, options: dict) -> str:
     )
 
 
+def _archive_members(cls: type) -> list[tuple[str, str | None]]:
+    """(path under root, torchvision's MD5 or None) of every file an archive dataset
+    loads: CIFAR's batches and meta file, STL10's binaries and class names."""
+    members = [(f"{cls.base_folder}/{name}", md5) for name, md5 in cls.train_list + cls.test_list]
+    if hasattr(cls, "meta"):  # CIFAR
+        members.append((f"{cls.base_folder}/{cls.meta['filename']}", cls.meta["md5"]))
+    if hasattr(cls, "class_names_file"):  # STL10; torchvision publishes no MD5 for it
+        members.append((f"{cls.base_folder}/{cls.class_names_file}", None))
+    return members
+
+
+def _split_files(cls: type) -> list[tuple[str, str]]:
+    """(file name, MD5) of the train and test files of a dataset shipped one file per split."""
+    return [(cls.split_list[split][1], cls.split_list[split][2]) for split in ("train", "test")]
+
+
+def _dataset_files(cls: type, root: Path) -> list[Path]:
+    """The prepared files of a torchvision dataset, whose sha256 the manifest records."""
+    if cls.__name__ in ARCHIVE_DATASETS:
+        names = [name for name, _ in _archive_members(cls)]
+    elif cls.__name__ in FILE_DATASETS:
+        names = [name for name, _ in _split_files(cls)]
+    else:
+        return [f for f in sorted(root.glob("*/raw/*")) if f.is_file()]
+    return [root / name for name in names]
+
+
+def _md5_ok(path: Path, md5: str | None) -> bool:
+    return path.is_file() and (md5 is None or check_integrity(path, md5))
+
+
+def _unavailable(cls: type, root: Path, problems: list[str], names: list[str]) -> DatasetUnavailableError:
+    return DatasetUnavailableError(
+        f"dataset {cls.__name__} is not available under {root}.\n"
+        + "\n".join(f"  - {p}" for p in problems)
+        + "\nFix it either way:\n"
+        f"  1. put torchvision's files ({', '.join(names)}) in a local folder and list it under the "
+        "dataset's `mirrors` in the config;\n"
+        "  2. or run the data rule on a machine with internet access and `download: true`."
+    )
+
+
+def _prepare_archive(cls: type, root: Path, options: dict) -> str:
+    """CIFAR10/100 and STL10: torchvision downloads one .tar.gz (checked against its MD5)
+    and extracts it. A mirror holds that archive under torchvision's file name, or the
+    extracted folder (``cifar-10-batches-py``, ``stl10_binary``...); every extracted file
+    is checked against torchvision's MD5s."""
+    from torchvision.datasets.utils import extract_archive
+
+    members = _archive_members(cls)
+
+    def complete() -> bool:
+        return all(_md5_ok(root / name, md5) for name, md5 in members)
+
+    if complete():
+        return "already prepared"
+    problems: list[str] = []
+    for mirror in map(Path, options.get("mirrors", [])):
+        archive = mirror / cls.filename
+        if archive.is_file():
+            if check_integrity(archive, cls.tgz_md5):
+                # Extracted into a temporary folder and moved into place, so a killed
+                # job leaves no half-extracted folder that looks complete.
+                scratch = Path(tempfile.mkdtemp(prefix=".extract-", dir=root))
+                try:
+                    extract_archive(str(archive), str(scratch))
+                    shutil.rmtree(root / cls.base_folder, ignore_errors=True)
+                    (scratch / cls.base_folder).rename(root / cls.base_folder)
+                finally:
+                    shutil.rmtree(scratch, ignore_errors=True)
+                if complete():
+                    return f"mirror: {mirror}"
+                problems.append(f"{archive}: extracted files differ from torchvision's checksums")
+            else:
+                problems.append(f"{archive}: checksum differs from torchvision's (corrupt or wrong file)")
+            continue
+        folder = mirror / cls.base_folder
+        if not folder.is_dir():
+            problems.append(f"{archive}: not found (nor the extracted {folder})")
+            continue
+        bad = [name for name, md5 in members if not _md5_ok(mirror / name, md5)]
+        if bad:
+            problems.append(f"{mirror}: {', '.join(bad)} missing or with a checksum differing from torchvision's")
+            continue
+        for name, _ in members:
+            with atomic_path(root / name) as tmp:
+                shutil.copyfile(mirror / name, tmp)
+        return f"mirror: {mirror}"
+    if options.get("download", True):
+        try:
+            if cls.__name__ == "STL10":
+                cls(str(root), split="train", download=True)
+            else:
+                cls(str(root), train=True, download=True)
+            if complete():
+                return "downloaded by torchvision"
+            problems.append("the downloaded files differ from torchvision's checksums")
+        except Exception as err:  # URLError, RuntimeError (checksum), OSError...
+            problems.append(f"download from {cls.url} failed: {err}")
+    else:
+        problems.append("download disabled in config (download: false)")
+    raise _unavailable(cls, root, problems, [cls.filename, cls.base_folder + "/"])
+
+
+def _prepare_split_files(cls: type, root: Path, options: dict) -> str:
+    """SVHN: one .mat file per split under torchvision's file name, each checked against
+    its MD5; copied from the first mirror that has it, otherwise downloaded."""
+    problems: list[str] = []
+    used: list[str] = []
+    for name, md5 in _split_files(cls):
+        if _md5_ok(root / name, md5):
+            continue
+        for mirror in map(Path, options.get("mirrors", [])):
+            if not (mirror / name).is_file():
+                problems.append(f"{mirror / name}: not found")
+            elif not check_integrity(mirror / name, md5):
+                problems.append(f"{mirror / name}: checksum differs from torchvision's (corrupt or wrong file)")
+            else:
+                with atomic_path(root / name) as tmp:
+                    shutil.copyfile(mirror / name, tmp)
+                used.append(str(mirror))
+                break
+    missing = [split for split, (name, md5) in zip(("train", "test"), _split_files(cls)) if not _md5_ok(root / name, md5)]
+    if missing and options.get("download", True):
+        try:
+            for split in missing:
+                cls(str(root), split=split, download=True)
+        except Exception as err:  # URLError, RuntimeError (checksum), OSError...
+            problems.append(f"download of {cls.__name__} {missing} failed: {err}")
+    elif missing:
+        problems.append("download disabled in config (download: false)")
+    if all(_md5_ok(root / name, md5) for name, md5 in _split_files(cls)):
+        if used:
+            return "mirror: " + ", ".join(sorted(set(used)))
+        return "downloaded by torchvision" if missing else "already prepared"
+    raise _unavailable(cls, root, problems, [name for name, _ in _split_files(cls)])
+
+
 def _raw_file_ok(path: Path, raw_md5: str | None) -> bool:
     if not path.exists():
         return False
@@ -239,16 +403,29 @@ def _raw_file_ok(path: Path, raw_md5: str | None) -> bool:
 
 # --------------------------------------------------------------------------- loading
 def _load(name: str, root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    if split not in ("train", "test"):
-        raise ValueError(f"unknown split {split!r}; known: train, test")
+    known = SPLITS.get(name, ("train", "test"))
+    if split not in known:
+        raise ValueError(f"unknown split {split!r} of {name}; known: {', '.join(known)}")
     if name in ("synthetic", "digits"):
         with np.load(root / f"{name}.npz") as arrays:
             return torch.from_numpy(arrays[f"{split}_images"]), torch.from_numpy(arrays[f"{split}_labels"])
-    dataset = torchvision_dataset(name)(str(root), train=split == "train", download=False)
-    images = dataset.data
+    if name == "imagenet":
+        from .imagenet import load_imagenet
+
+        return load_imagenet(root, split)
+    cls = torchvision_dataset(name)
+    if cls.__name__ in ("SVHN", "STL10"):
+        dataset = cls(str(root), split=split, download=False)
+        labels = dataset.labels
+    else:
+        dataset = cls(str(root), train=split == "train", download=False)
+        labels = dataset.targets
+    images = torch.as_tensor(np.asarray(dataset.data))
     if images.ndim == 3:  # grey datasets come as (N, H, W)
         images = images.unsqueeze(1)
-    return images.contiguous(), torch.as_tensor(dataset.targets, dtype=torch.int64)
+    elif images.shape[-1] == 3 and images.shape[1] != 3:  # CIFAR comes as (N, H, W, C)
+        images = images.permute(0, 3, 1, 2)
+    return images.contiguous(), torch.as_tensor(np.asarray(labels), dtype=torch.int64)
 
 
 def load_split(root: str | Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,6 +22,7 @@ from torch import nn
 from .backbones import build_encoder, projection_head
 from .data import model_input
 from .losses import info_nce, stealing_loss
+from .runtime import to_device
 from .training import fit
 
 METHODS = ("direct", "head_access", "head_recreation")
@@ -66,7 +67,8 @@ def train_stolen(
     targets = targets.to(device)
 
     def batch_loss(indices: torch.Tensor) -> torch.Tensor:
-        output = stolen(model_input(inputs[indices], image_size).to(device))
+        # Resized and normalised on the device, from the uint8 batch.
+        output = stolen(model_input(to_device(inputs[indices], device), image_size))
         if head is not None:
             output = head(output)
         return objective(output, targets[indices])

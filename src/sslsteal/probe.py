@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .data import model_input, normalise, to_float
+from .runtime import to_device
 from .training import fit
 
 
@@ -25,7 +26,7 @@ def representations(
     encoder.eval()
     size = getattr(encoder, "image_size", None)
     out = [
-        encoder(model_input(images[i : i + batch_size], size).to(device)).float().cpu()
+        encoder(model_input(to_device(images[i : i + batch_size], device), size)).float().cpu()
         for i in range(0, len(images), batch_size)
     ]
     return torch.cat(out)

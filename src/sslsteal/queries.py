@@ -46,7 +46,9 @@ def query_pool(query_set: dict, dataset_root: str | Path | None, shape: tuple[in
         raise ValueError(f"query set {query_set} needs its prepared dataset")
     images, _ = load_split(dataset_root, query_set["split"])
     index = index_range(len(images), exclude_last=query_set.get("exclude_last", 0))
-    return images[index], index
+    # A slice, not a gather: the same images, but a view, so a memory-mapped pool
+    # (ImageNet: 30 GB at 200K images) is not copied into memory.
+    return images[int(index[0]) : int(index[-1]) + 1], index
 
 
 def augmented_views(images: torch.Tensor, n_views: int, seed: int, augmentation: dict) -> torch.Tensor:
@@ -72,5 +74,8 @@ def augmented_views(images: torch.Tensor, n_views: int, seed: int, augmentation:
 def images_sha256(images: torch.Tensor) -> str:
     """Checksum of a uint8 image tensor (shape included)."""
     digest = hashlib.sha256(str(tuple(images.shape)).encode())
-    digest.update(images.contiguous().numpy().tobytes())
+    # Chunk by chunk (same digest as hashing all bytes at once): a memory-mapped pool is
+    # never copied whole into memory.
+    for start in range(0, len(images), 4096):
+        digest.update(memoryview(images[start : start + 4096].contiguous().numpy()).cast("B"))
     return digest.hexdigest()

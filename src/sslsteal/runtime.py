@@ -32,7 +32,24 @@ PRECISIONS = {"fp32": None, "bf16": "bfloat16"}  # names of torch dtypes
 _precision = {"dtype": None}
 
 
-def configure_torch(threads: int, precision: str = "fp32") -> torch.device:
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def select_device(requested: str = "auto") -> torch.device:
+    """``auto``: CUDA when a GPU is visible, else the CPU; ``cpu`` or ``cuda`` force it
+    (``cuda`` without a GPU is an error rather than a silent CPU run)."""
+    import torch
+
+    if requested not in DEVICES:
+        raise ValueError(f"config error at device: unknown device {requested!r}; known: {', '.join(DEVICES)}")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("config error at device: 'cuda' requested but torch sees no CUDA GPU on this node")
+    if requested == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def configure_torch(threads: int, precision: str = "fp32", device: str = "auto") -> torch.device:
     """Fix the thread count (CPU results depend on it), the encoders' precision, and
     pick the device.
 
@@ -49,7 +66,37 @@ def configure_torch(threads: int, precision: str = "fp32") -> torch.device:
     _precision["dtype"] = None if PRECISIONS[precision] is None else getattr(torch, PRECISIONS[precision])
     torch.set_num_threads(max(1, int(threads)))
     torch.use_deterministic_algorithms(True, warn_only=True)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    chosen = select_device(device)
+    if chosen.type == "cuda":
+        # Deterministic cuBLAS needs this workspace setting (set before the first matmul).
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.cuda.reset_peak_memory_stats(chosen)
+    return chosen
+
+
+def to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Move a uint8 batch to ``device`` before any float conversion (4x fewer bytes over
+    PCIe than float32); on CUDA from pinned memory without blocking, so the copy
+    overlaps the previous step's kernels. On the CPU it returns ``images`` unchanged,
+    so CPU results stay bitwise what they were."""
+    if device.type != "cuda":
+        return images
+    return images.pin_memory().to(device, non_blocking=True)
+
+
+def device_stats(device: torch.device, images: int, seconds: float) -> dict:
+    """Throughput and peak GPU memory of a job, for its log and its JSON/TSV outputs."""
+    import torch
+
+    stats = {
+        "device": str(device),
+        "images_per_second": round(images / seconds, 1) if seconds > 0 else None,
+        "gpu_max_memory_mib": None,
+    }
+    if device.type == "cuda":
+        stats["device"] = torch.cuda.get_device_name(device)
+        stats["gpu_max_memory_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return stats
 
 
 def autocast_dtype() -> torch.dtype | None:

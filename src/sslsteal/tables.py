@@ -167,3 +167,66 @@ def write_victim_quality(table: pd.DataFrame, csv_path: str | Path, markdown_pat
     shown = shown.rename(columns=lambda c: f"{c} (%)" if c.endswith("accuracy") else (f"{c} (points)" if c.startswith("over_") else c))
     with atomic_path(markdown_path) as tmp:
         tmp.write_text(f"# Victim quality (linear probe)\n\n{shown.to_markdown(index=False)}\n")
+
+
+def paper_comparison(entries: list[dict]) -> pd.DataFrame:
+    """One row per (published cell, our run of it): the paper's victim and stolen
+    accuracies, ours from the probe JSONs, and ours minus the paper's. A published cell
+    this config does not run is one row saying so."""
+    rows = []
+    for entry in entries:
+        cell = entry["published"]
+        paper = {
+            "cell": cell["cell"],
+            "queries": cell["budget"],
+            "paper_victim_accuracy": cell["victim_accuracy"],
+            "paper_stolen_accuracy": cell["stolen_accuracy"],
+            "paper_ratio": cell["stolen_accuracy"] / cell["victim_accuracy"],
+        }
+        if not entry["runs"]:
+            rows.append({**paper, "status": "not run (no such cell in this config)"})
+            continue
+        for run in entry["runs"]:
+            stolen, victim = read_json(run["stolen"]), read_json(run["victim_probe"])
+            ours = {
+                "status": "run",
+                "our_victim": run["victim"],
+                "our_downstream": run["downstream"],
+                "our_query_set": run["query_set"],
+                "our_victim_accuracy": victim["accuracy"],
+                "our_stolen_accuracy": stolen["accuracy"],
+                "our_ratio": stolen["accuracy"] / victim["accuracy"],
+            }
+            ours["victim_difference"] = ours["our_victim_accuracy"] - paper["paper_victim_accuracy"]
+            ours["stolen_difference"] = ours["our_stolen_accuracy"] - paper["paper_stolen_accuracy"]
+            rows.append({**paper, **ours})
+    return pd.DataFrame(rows).reindex(columns=PAPER_COLUMNS)
+
+
+PAPER_COLUMNS = [
+    "cell", "queries", "status", "our_victim", "our_downstream", "our_query_set",
+    "paper_victim_accuracy", "our_victim_accuracy", "victim_difference",
+    "paper_stolen_accuracy", "our_stolen_accuracy", "stolen_difference", "paper_ratio", "our_ratio",
+]
+
+
+def write_paper_comparison(table: pd.DataFrame, csv_path: str | Path, markdown_path: str | Path, source: str) -> None:
+    with atomic_path(csv_path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+    shown = table.copy()
+    for column in shown.columns:
+        if column.endswith("accuracy") or column.endswith("difference"):
+            shown[column] = (pd.to_numeric(shown[column]) * 100).round(1)
+        elif column.endswith("ratio"):
+            shown[column] = pd.to_numeric(shown[column]).round(3)
+    shown = shown.astype(object).where(shown.notna(), "")
+    shown = shown.rename(columns=lambda c: f"{c} (%)" if c.endswith("accuracy") else (f"{c} (points)" if c.endswith("difference") else c))
+    text = (
+        "# Our numbers next to the paper's\n\n"
+        f"Source of the published numbers: {source}\n\n"
+        "Accuracies are linear-probe top-1 (%); differences are ours minus the paper's, in points; "
+        "ratio = stolen / victim.\n\n"
+        f"{shown.to_markdown(index=False)}\n"
+    )
+    with atomic_path(markdown_path) as tmp:
+        tmp.write_text(text)

@@ -83,15 +83,25 @@ def fit(
             schedule.step()
             total += loss.item() * len(indices)
             count += len(indices)
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "loss": total / max(count, 1),
-                "lr": schedule.get_last_lr()[0],
-                "seconds": round(time.perf_counter() - started, 3),
-            }
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.synchronize()  # the epoch's time includes its queued GPU work
+        seconds = time.perf_counter() - started
+        row = {
+            "epoch": epoch + 1,
+            "loss": total / max(count, 1),
+            "lr": schedule.get_last_lr()[0],
+            "seconds": round(seconds, 3),
+            # Items (images; for a victim, images of which it sees two views) per second.
+            "images_per_second": round(count / seconds, 1) if seconds > 0 else None,
+        }
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            row["gpu_max_memory_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        history.append(row)
+        gpu = f", GPU peak {row['gpu_max_memory_mib']:.0f} MiB" if "gpu_max_memory_mib" in row else ""
+        print(
+            f"{description} epoch {epoch + 1}: loss {row['loss']:.4f} ({row['seconds']:.1f}s, "
+            f"{row['images_per_second']} images/s{gpu})"
         )
-        print(f"{description} epoch {epoch + 1}: loss {history[-1]['loss']:.4f} ({history[-1]['seconds']:.1f}s)")
         if save_state is not None:
             save_state(
                 {

@@ -25,6 +25,7 @@ from .backbones import build_encoder, projection_head
 from .data import normalise, to_float
 from .defenses import rotate, rotation_labels, watermark_head
 from .losses import barlow_twins, info_nce, simsiam
+from .runtime import to_device
 from .training import fit
 
 METHODS = ("simclr", "simsiam", "barlow_twins")
@@ -107,7 +108,7 @@ def train_victim(
         heads["watermark"] = watermark_head(encoder.representation_dim, tuple(watermark["hidden"])).to(device)
 
     def batch_loss(indices: torch.Tensor) -> torch.Tensor:
-        batch = to_float(images[indices]).to(device)
+        batch = to_float(to_device(images[indices], device))  # views made on the device
         v1 = normalise(simclr_view(batch, generator, augmentation))
         v2 = normalise(simclr_view(batch, generator, augmentation))
         loss = two_view_loss(v1, v2)

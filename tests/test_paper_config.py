@@ -1,0 +1,178 @@
+"""configs/paper.yaml: the paper-scale DAG resolves without data or GPU, with the jobs
+its grid asks for; ImageNet and the SimSiam checkpoint are checked early; the table
+of published cells next to ours.
+
+The dry run needs no dataset and no GPU. The config check does demand that the
+ImageNet folder and the SimSiam checkpoint exist (a run without them could only fail
+hours later), so the test gives empty placeholders in a temporary folder: the
+checkpoint at the config's relative path under --directory, the ImageNet folder via
+--config (merged into the config, key by key).
+"""
+
+import itertools
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sslsteal.tables import paper_comparison, write_paper_comparison
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER = ROOT / "configs" / "paper.yaml"
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
+
+
+def placeholders(workdir: Path, config: dict) -> list[str]:
+    """Empty ImageNet folder and checkpoint file; the --config override that points at them."""
+    imagenet = workdir / "imagenet"
+    for sub in ("train", "val"):
+        (imagenet / sub).mkdir(parents=True)
+    for victim in config["victims"].values():
+        if "external" in victim:
+            checkpoint = workdir / victim["external"]["path"]
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            checkpoint.touch()
+    return ["--config", f"datasets={{imagenet: {{path: {imagenet}}}}}"]
+
+
+def dry_run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [*SNAKEMAKE, "paper_figures", "--directory", str(workdir), "--configfile", str(PAPER),
+               "--dry-run", "--quiet", "rules", *args]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+def jobs_per_rule(output: str) -> dict[str, int]:
+    counts = {}
+    for line in output.splitlines():
+        match = re.fullmatch(r"\s*([a-z_]+)\s+(\d+)\s*", line)
+        if match and match.group(1) != "total":
+            counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+def expected_jobs(config: dict) -> dict[str, int]:
+    """The job count of every rule, computed from the config's grid."""
+    victims = sorted(config["victims"])
+    cells = {
+        (victim, method, loss, query_set, budget)
+        for block in config["extraction"]["grid"]
+        for victim, method, loss, query_set, budget in itertools.product(
+            block.get("victims", victims), block["methods"], block["losses"], block["query_sets"], block["budgets"]
+        )
+    }
+    figures = config["paper_figures"]
+    downstreams = [figures["downstream"], *figures.get("extra_downstream", [])]
+    external = [v for v in victims if "external" in config["victims"][v]]
+    used_datasets = {config["victims"][v]["dataset"] for v in victims if v not in external}
+    used_datasets |= {config["query_sets"][c[3]].get("dataset") for c in cells} - {None}
+    used_datasets |= {config["probe"]["downstream"][d]["dataset"] for d in downstreams}
+    per_victim_and_downstream = len(victims) * len(downstreams)
+    return {
+        # ImageNet is decoded from the user's folder by its own rule (a compute job).
+        "prepare_dataset": len(used_datasets - {"imagenet"}),
+        "prepare_imagenet": int("imagenet" in used_datasets),
+        "train_victim": len(victims) - len(external),
+        "import_victim": len(external),
+        "dump_victim": len({(c[0], c[3]) for c in cells if c[1] != "head_recreation"}),
+        "dump_victim_views": len({(c[0], c[3]) for c in cells if c[1] == "head_recreation"}),
+        "extract": len(cells),
+        "probe_stolen": len(cells) * len(downstreams),
+        "probe_victim": per_victim_and_downstream,
+        "probe_random_init": per_victim_and_downstream,
+        "probe_raw_pixels": len(downstreams),
+        "collect_probes": per_victim_and_downstream,
+        "stolen_accuracy_table": per_victim_and_downstream,
+        "accuracy_vs_queries_figure": per_victim_and_downstream,
+        "method_comparison_table": per_victim_and_downstream,
+        "victim_quality_table": len(downstreams),
+        "paper_comparison": 1,
+        "paper_figures": 1,
+    }
+
+
+def test_paper_config_dry_run_schedules_the_grid(tmp_path):
+    config = yaml.safe_load(PAPER.read_text())
+    result = dry_run(tmp_path, *placeholders(tmp_path, config))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    jobs = jobs_per_rule(result.stdout + result.stderr)
+    expected = expected_jobs(config)
+    assert jobs == expected
+    # The paper's settings, as PAPER.md states them (a typo here would pass the counts).
+    assert expected["extract"] == 35 and expected["probe_stolen"] == 175
+    cifar = config["victims"]["simclr_cifar10"]
+    assert cifar["backbone"]["name"] == "resnet34"
+    assert {k: cifar["recipe"][k] for k in ("epochs", "batch_size", "lr", "weight_decay", "temperature")} == {
+        "epochs": 200, "batch_size": 256, "lr": 3e-4, "weight_decay": 1e-4, "temperature": 0.07
+    }
+    options = config["extraction"]["loss_options"]
+    assert {loss: (o["lr"], o["batch_size"]) for loss, o in options.items()} == {
+        "mse": (1e-3, 64), "infonce": (3e-4, 256), "softnn": (1e-3, 256), "wasserstein": (1e-3, 64)
+    }
+    assert config["extraction"]["epochs"] == 100
+    assert (config["probe"]["epochs"], config["probe"]["batch_size"], config["probe"]["weight_decay"]) == (100, 256, 8e-4)
+    assert config["query_sets"]["cifar10_test"] == {"dataset": "cifar10", "split": "test", "exclude_last": 1000}
+    # The placeholders were only looked at: nothing was prepared or written.
+    assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
+
+
+def test_paper_config_without_imagenet_names_the_key_and_path(tmp_path):
+    config = yaml.safe_load(PAPER.read_text())
+    placeholders(tmp_path, config)  # the checkpoint exists, the ImageNet path does not
+    result = dry_run(tmp_path)
+    assert result.returncode != 0
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if "config error at" in line]
+    assert lines == [f"config error at datasets.imagenet.path: {config['datasets']['imagenet']['path']} does not exist"]
+
+
+def test_paper_config_without_checkpoint_names_the_key(tmp_path):
+    config = yaml.safe_load(PAPER.read_text())
+    override = placeholders(tmp_path, config)
+    checkpoint = config["victims"]["simsiam_imagenet"]["external"]["path"]
+    (tmp_path / checkpoint).unlink()
+    result = dry_run(tmp_path, *override)
+    assert result.returncode != 0
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if "config error at" in line]
+    assert len(lines) == 1 and lines[0].startswith("config error at victims.simsiam_imagenet.external.path: ")
+    assert checkpoint in lines[0]
+
+
+def test_imagenet_folder_without_val_is_refused(tmp_path):
+    config = yaml.safe_load(PAPER.read_text())
+    override = placeholders(tmp_path, config)
+    (tmp_path / "imagenet" / "val").rmdir()
+    result = dry_run(tmp_path, *override)
+    line = next(line for line in (result.stdout + result.stderr).splitlines() if "config error at" in line)
+    assert line.startswith("config error at datasets.imagenet.path: ") and "imagenet/val missing" in line
+
+
+PUBLISHED = yaml.safe_load((ROOT / "paper_figures" / "published.yaml").read_text())
+
+
+def test_published_numbers_are_papers():
+    """The two cells of PAPER.md's table, with the source cited."""
+    cells = {(c["loss"], c["budget"]): (c["victim_accuracy"], c["stolen_accuracy"]) for c in PUBLISHED["cells"]}
+    assert cells == {("infonce", 200000): (0.919, 0.905), ("softnn", 9000): (0.790, 0.769)}
+    assert "arXiv 2205.07890" in PUBLISHED["source"]
+
+
+def test_paper_comparison_table(tmp_path):
+    stolen, victim = tmp_path / "stolen.json", tmp_path / "victim.json"
+    stolen.write_text(json.dumps({"accuracy": 0.75}))
+    victim.write_text(json.dumps({"accuracy": 0.80}))
+    run = {"victim": "simclr_cifar10", "downstream": "cifar10", "query_set": "cifar10_test",
+           "stolen": str(stolen), "victim_probe": str(victim)}
+    imagenet, cifar = PUBLISHED["cells"]
+    table = paper_comparison([{"published": imagenet, "runs": []}, {"published": cifar, "runs": [run]}])
+    assert list(table["status"]) == ["not run (no such cell in this config)", "run"]
+    row = table.iloc[1]
+    assert row["stolen_difference"] == pytest.approx(0.75 - 0.769)
+    assert row["victim_difference"] == pytest.approx(0.80 - 0.790)
+    assert row["our_ratio"] == pytest.approx(0.75 / 0.80) and row["paper_ratio"] == pytest.approx(0.769 / 0.790)
+    assert table.iloc[0][["our_stolen_accuracy", "our_victim_accuracy"]].isna().all()
+    write_paper_comparison(table, tmp_path / "t.csv", tmp_path / "t.md", PUBLISHED["source"])
+    markdown = (tmp_path / "t.md").read_text()
+    assert re.search(r"\| +-1\.9 \|", markdown) and "not run" in markdown and "2205.07890" in markdown
