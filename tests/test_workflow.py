@@ -21,6 +21,7 @@ TINY = ROOT / "configs" / "tiny.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
 VICTIM, DOWNSTREAM, QUERY_SET = "simclr_synthetic", "synthetic", "synthetic_test"
 VICTIMS = ("simclr_synthetic", "simsiam_synthetic", "barlow_twins_synthetic")
+WM_VICTIM = "simclr_wm_synthetic"  # SimCLR plus the watermark task
 LOSSES, BUDGETS = ("mse", "infonce", "softnn", "wasserstein"), (100, 400)
 # configs/tiny.yaml: every loss against the SimCLR victim, two against the others.
 VICTIM_LOSSES = {"simclr_synthetic": LOSSES, "simsiam_synthetic": LOSSES[:2], "barlow_twins_synthetic": LOSSES[:2]}
@@ -119,7 +120,7 @@ def test_every_output_exists_and_is_well_formed(tiny_run):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
 
     quality = pd.read_csv(w / f"paper_figures/victim_quality_{DOWNSTREAM}.csv")
-    assert set(quality["victim"]) == set(VICTIMS)
+    assert set(quality["victim"]) == {*VICTIMS, WM_VICTIM}
     margin = quality["victim_accuracy"] - quality["random_init_accuracy"]
     assert quality["over_random_init"].to_numpy() == pytest.approx(margin.to_numpy(), abs=1e-4)
 
@@ -149,6 +150,54 @@ def test_report_carries_the_captions(tiny_run):
 
 def test_second_run_schedules_nothing(tiny_run):
     assert planned_jobs(tiny_run) == {}
+
+
+def test_defenses_transform_the_answers_and_reach_the_paper_tables(tiny_run):
+    """configs/tiny.yaml: poisoning (sigma 0.3, 3) against direct MSE, detection against
+    direct MSE and head recreation, a watermarked SimCLR victim."""
+    from sslsteal.defenses import rms
+
+    w = tiny_run
+    plain = read_dump(w / f"results/dumps/{VICTIM}/{QUERY_SET}/answers.h5")
+    for sigma in (0.3, 3.0):
+        noisy = read_dump(w / f"results/dumps/{VICTIM}/{QUERY_SET}/defended/noise{sigma:g}/answers.h5")
+        added = noisy.representation - plain.representation
+        assert float(added.std()) == pytest.approx(sigma * rms(plain.representation), rel=0.05)
+        assert (noisy.index == plain.index).all()
+        assert noisy.meta["defense"] == f"noise{sigma:g}" and "flagged" not in noisy.extra
+    views = read_dump(w / f"results/dumps/{VICTIM}/{QUERY_SET}/defended/detect0.8/views_seed0.h5")
+    assert views.extra["flagged"].shape == views.representation.shape[:2]
+    assert views.extra["duplicate"][1].all() and not views.extra["duplicate"][0].any()
+
+    poisoning = pd.read_csv(w / f"paper_figures/{VICTIM}/{DOWNSTREAM}/defense_poisoning.csv")
+    assert sorted(poisoning["sigma"].unique()) == [0.0, 0.3, 3.0]
+    assert set(poisoning["party"]) == {"legitimate user", "attacker: direct mse, 400 queries"}
+    assert (poisoning.loc[poisoning["sigma"] == 0, "drop_points"] == 0).all()
+    detection = pd.read_csv(w / f"paper_figures/{VICTIM}/{DOWNSTREAM}/defense_detection.csv")
+    assert len(detection) == 6  # user, direct, head recreation; each with and without
+    recreation = detection[(detection["party"].str.contains("head_recreation")) & (detection["defense"] == "detect0.8")]
+    assert int(recreation["duplicates"].iloc[0]) == 400 and int(recreation["queries_sent"].iloc[0]) == 800
+    for name in ("defense_poisoning", "defense_detection"):
+        assert (w / f"paper_figures/{VICTIM}/{DOWNSTREAM}/{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+    watermark = pd.read_csv(w / f"paper_figures/{WM_VICTIM}/watermark.csv")
+    verified = watermark[~watermark["kind"].str.startswith("probe accuracy")]
+    assert list(verified["kind"]).count("independent victim") == 3
+    assert sorted(verified.loc[verified["kind"] == "stolen copy", "queries"]) == [100, 400]
+    assert verified["p_value"].between(0, 1).all() and verified["images"].eq(200).all()
+    assert "the watermark costs" in (w / f"paper_figures/{WM_VICTIM}/watermark.md").read_text()
+    record = json.loads((w / f"results/watermark/{WM_VICTIM}/victim/{WM_VICTIM}.json").read_text())
+    from sslsteal.defenses import binomial_p_value
+
+    assert record["p_value"] == pytest.approx(binomial_p_value(record["correct"], record["images"]))
+
+
+def test_any_attack_cell_runs_against_any_defense_without_retraining(tiny_run):
+    """A defense setting and an attack cell that the config never asked for: only the
+    defended answers, the extraction and its probe are scheduled."""
+    cell = f"{VICTIM}/head_recreation/infonce/{QUERY_SET}/400"
+    target = f"results/probes/{DOWNSTREAM}/defended/noise0.5/stolen/{cell}.json"
+    assert planned_jobs(tiny_run, TINY, target) == {"defend_answers": 1, "extract_defended": 1, "probe_defended_stolen": 1}
 
 
 def edited_config(tmp_path: Path, edit) -> Path:
@@ -268,6 +317,26 @@ BAD_CONFIGS = {
         lambda c: c["victims"][VICTIM].update(dataset="fashion_mnist"),
         f"victims.{VICTIM}.dataset",
         "is not under datasets",
+    ),
+    "defense attack on an unknown query set": (
+        lambda c: c["defenses"]["detection"]["attacks"][0].update(query_set="cifar10_test"),
+        "defenses.detection.attacks[0].query_set",
+        "is not under query_sets",
+    ),
+    "negative noise scale": (
+        lambda c: c["defenses"]["poisoning"].update(sigmas=[0.3, -1.0]),
+        "defenses.poisoning.sigmas[1]",
+        "less than or equal to the minimum of 0",
+    ),
+    "watermarked victim with nothing to verify it": (
+        lambda c: c["defenses"].pop("watermark"),
+        "defenses.watermark",
+        "are watermarked",
+    ),
+    "watermark images inside a query pool": (
+        lambda c: c["defenses"]["watermark"].update(last=300),
+        "defenses.watermark.last",
+        "overlap query set 'synthetic_test'",
     ),
 }
 
