@@ -83,6 +83,8 @@ def write_dump(
 def read_dump(path: str | Path, expect: dict | None = None) -> Dump:
     """Read a dump, checking its shapes and metadata (and ``expect``ed attributes)."""
     path = Path(path)
+    if not path.exists():
+        raise DumpError(f"victim dump {path} does not exist; build it: snakemake --cores all {path}")
     try:
         with h5py.File(path, "r", locking=False) as f:
             meta = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
