@@ -20,6 +20,8 @@ rule paper_comparison:
     localrule: True
     conda:
         "../envs/sslsteal.yaml"
+    resources:
+        **RESOURCES["light"],
     params:
         matches=published_matches(),
     script:

@@ -104,6 +104,7 @@ def one_cell_config(path: Path) -> Path:
     workflow, 7 sbatch jobs."""
     config = yaml.safe_load(TINY.read_text())
     config["victims"] = {VICTIM: config["victims"][VICTIM]}
+    config["defenses"] = {}  # tested locally (tests/test_workflow.py); here: one chain
     method, loss, query_set, budget = CELL.split("/")
     config["extraction"]["grid"] = [
         {"methods": [method], "losses": [loss], "query_sets": [query_set], "budgets": [int(budget)]}
@@ -206,7 +207,14 @@ ENCODER_RULES = {"train_victim", "dump_victim", "dump_victim_views", "extract"} 
     "probe_victim",
     "probe_random_init",
     "probe_raw_pixels",
+    # defenses: the attacks and probes on defended answers, watermark verification
+    "extract_defended",
+    "probe_defended_stolen",
+    "probe_defended_victim",
+    "verify_watermark_victim",
+    "verify_watermark_stolen",
 }
+CPU_RULES = {"defend_answers"}  # matrix products on the answers; no encoder
 LIGHT_RULES = {
     "prepare_dataset",
     "collect_probes",
@@ -214,16 +222,23 @@ LIGHT_RULES = {
     "accuracy_vs_queries_figure",
     "method_comparison_table",
     "victim_quality_table",
+    "collect_defense_probes",
+    "defense_poisoning_table",
+    "defense_detection_table",
+    "watermark_table",
+    "paper_comparison",
 }
 
 
 def test_slurm_profile_gives_each_encoder_rule_its_gpu_and_walltime(tmp_path):
     resources = dry_run_resources(tmp_path, "--workflow-profile", str(SLURM_PROFILE.parent))
     real = yaml.safe_load(SLURM_PROFILE.read_text())["set-resources"]
-    assert set(resources) == ENCODER_RULES | LIGHT_RULES
+    assert set(resources) == ENCODER_RULES | CPU_RULES | LIGHT_RULES
     for rule in ENCODER_RULES:
         assert resources[rule]["gpu"] == "1" and resources[rule]["runtime"] == str(real[rule]["runtime"]), rule
         assert resources[rule]["mem_mb"] == str(real[rule]["mem_mb"]), rule
+    for rule in CPU_RULES:
+        assert resources[rule].get("gpu", "0") == "0" and resources[rule]["runtime"] == str(real[rule]["runtime"]), rule
     for rule in LIGHT_RULES:
         assert resources[rule].get("gpu", "0") == "0", rule
 
@@ -233,8 +248,10 @@ def test_local_gpu_requests_follow_the_config(tmp_path, gpu):
     # Locally (profiles/default), encoder jobs request a GPU only with `gpu: true`, so
     # the default profile's gpu=1 cap leaves CPU runs parallel.
     resources = dry_run_resources(tmp_path, "--config", f"gpu={gpu}")
-    assert set(resources) == ENCODER_RULES | LIGHT_RULES
+    assert set(resources) == ENCODER_RULES | CPU_RULES | LIGHT_RULES
     for rule in ENCODER_RULES:
         assert resources[rule]["gpu"] == str(int(gpu)), rule
     for rule in LIGHT_RULES:
         assert "gpu" not in resources[rule] and int(resources[rule]["mem_mb"]) <= 2000, rule
+    for rule in CPU_RULES:
+        assert "gpu" not in resources[rule], rule

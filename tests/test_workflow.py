@@ -210,7 +210,10 @@ def edited_config(tmp_path: Path, edit) -> Path:
 
 def test_figure_setting_reruns_only_the_figure(tiny_run, tmp_path):
     config = edited_config(tmp_path, lambda c: c["paper_figures"]["figure"].update(dpi=100))
-    assert planned_jobs(tiny_run, config) == {"accuracy_vs_queries_figure": len(VICTIMS), "paper_figures": 1}
+    # Only the rules that draw a figure (the defense rules write their small tables
+    # beside their figures, in the same job).
+    drawing = {"accuracy_vs_queries_figure": len(VICTIMS) + 1, "defense_poisoning_table": 1, "defense_detection_table": 1}
+    assert planned_jobs(tiny_run, config) == {**drawing, "watermark_table": 1, "paper_figures": 1}
 
 
 def test_new_budget_runs_only_its_jobs(tiny_run, tmp_path):
