@@ -87,6 +87,9 @@ def local_slurm():
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
+    # The real config for this module's SLURM (tests/conftest.py points the others at
+    # an empty one).
+    no_slurm_conf = os.environ.pop("SLURM_CONF", None)
     # A fresh state folder: a node state saved by an earlier run (e.g. drained) would
     # otherwise come back.
     stop_local_slurm()
@@ -97,6 +100,8 @@ def local_slurm():
         yield
     finally:
         stop_local_slurm()
+        if no_slurm_conf is not None:
+            os.environ["SLURM_CONF"] = no_slurm_conf
 
 
 def one_cell_config(path: Path) -> Path:
