@@ -36,11 +36,22 @@ def label_defenses(probes: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _save(fig, path: str | Path, style: dict) -> None:
+def _finish(fig, ax, labels: tuple[str, str, str], path: str | Path, style: dict, legend_title: str | None = None) -> None:
+    """Axis labels, title and the legend outside the axes; then save atomically."""
+    xlabel, ylabel, title = labels
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize="small", title=legend_title, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=style.get("dpi", 150), format=Path(path).suffix.lstrip("."))
     plt.close(fig)
+
+
+def _write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def _figure(style: dict):
@@ -75,8 +86,7 @@ def write_poisoning(table: pd.DataFrame, probes: pd.DataFrame, csv_path, markdow
         f"{floor_text}\n## Accuracy (%)\n\n{accuracy.to_markdown()}\n\n"
         f"## Drop from the undefended accuracy (points)\n\n{drop.to_markdown()}\n"
     )
-    with atomic_path(markdown_path) as tmp:
-        tmp.write_text(text)
+    _write_text(markdown_path, text)
     fig, ax = _figure(style)
     shown = table.assign(**{"accuracy (%)": table["accuracy"] * 100})
     sns.lineplot(data=shown, x="sigma", y="accuracy (%)", hue="party", style="party", markers=True, dashes=False, ax=ax)
@@ -89,11 +99,8 @@ def write_poisoning(table: pd.DataFrame, probes: pd.DataFrame, csv_path, markdow
         ticks = [0.0, *positive]
         ax.set_xticks(ticks, [f"{s:g}" for s in ticks])
         ax.minorticks_off()
-    ax.set_xlabel("noise sigma (x answers' RMS); 0 = undefended")
-    ax.set_ylabel("linear-probe accuracy (%)")
-    ax.set_title(title)
-    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    _save(fig, figure_path, style)
+    labels = ("noise sigma (x answers' RMS); 0 = undefended", "linear-probe accuracy (%)", title)
+    _finish(fig, ax, labels, figure_path, style)
 
 
 # ------------------------------------------------------------------ detection
@@ -131,17 +138,13 @@ def write_detection(table: pd.DataFrame, csv_path, markdown_path, figure_path, t
         "view). n/a: undefined (no flags, or no duplicates to find).\n\n"
         f"{shown.to_markdown(index=False)}\n"
     )
-    with atomic_path(markdown_path) as tmp:
-        tmp.write_text(text)
+    _write_text(markdown_path, text)
     fig, ax = _figure(style)
     bars = table.assign(**{"accuracy (%)": table["accuracy"] * 100})
     sns.barplot(data=bars, y="party", x="accuracy (%)", hue="defense", ax=ax, orient="h")
     low = float(bars["accuracy (%)"].min())
     ax.set_xlim(max(0.0, low - 10), 100)
-    ax.set_ylabel("")
-    ax.set_title(title)
-    ax.legend(fontsize="small", title="defense", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    _save(fig, figure_path, style)
+    _finish(fig, ax, ("accuracy (%)", "", title), figure_path, style, legend_title="defense")
 
 
 # ------------------------------------------------------------------ watermark
@@ -202,8 +205,7 @@ def write_watermark(table: pd.DataFrame, csv_path, markdown_path, figure_path, t
         "one-sided binomial test against 50% (chance).\n\n"
         f"{verified.to_markdown(index=False)}\n\n## Cost\n\n{cost_text}"
     )
-    with atomic_path(markdown_path) as tmp:
-        tmp.write_text(text)
+    _write_text(markdown_path, text)
     fig, ax = _figure(style)
     stolen = table[table["kind"] == "stolen copy"].copy()
     if len(stolen):
@@ -221,8 +223,4 @@ def write_watermark(table: pd.DataFrame, csv_path, markdown_path, figure_path, t
                    color="black" if row["kind"] == "watermarked victim" else sns.color_palette("muted")[(i + 3) % 10],
                    linewidth=1.2, label=f"{row['kind']}: {row['suspect']}")
     ax.axhline(50, linestyle=":", color="grey", label="chance", linewidth=1.2)
-    ax.set_xlabel("attacker's queries (distinct images)")
-    ax.set_ylabel("watermark accuracy (%)")
-    ax.set_title(title)
-    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    _save(fig, figure_path, style)
+    _finish(fig, ax, ("attacker's queries (distinct images)", "watermark accuracy (%)", title), figure_path, style)
