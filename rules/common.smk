@@ -219,22 +219,28 @@ def check_config():
         # No query may be a probe test image (the paper's protocol).
         test_n = split_size(downstream["dataset"], downstream["test_split"])
         test_last = downstream.get("test_last") or test_n
-        for qname, query_set in config["query_sets"].items():
-            same = (query_set.get("dataset"), query_set.get("split")) == (
-                downstream["dataset"],
-                downstream["test_split"],
+        for qname, _ in pools_holding_last(
+            downstream["dataset"], downstream["test_split"], test_last
+        ):
+            config_error(
+                f"query_sets.{qname}.exclude_last",
+                f"the query pool overlaps the probe test set of probe.downstream.{name} "
+                f"(set exclude_last >= {test_last})",
             )
-            if same and query_set.get("exclude_last", 0) < test_last:
-                config_error(
-                    f"query_sets.{qname}.exclude_last",
-                    f"the query pool overlaps the probe test set of probe.downstream.{name} "
-                    f"(set exclude_last >= {test_last})",
-                )
     if config["paper_figures"]["downstream"] not in config["probe"]["downstream"]:
         config_error(
             "paper_figures.downstream",
             f"not one of probe.downstream: {sorted(config['probe']['downstream'])}",
         )
+
+
+def pools_holding_last(dataset, split, last):
+    """(name, exclude_last) of each query set drawn from ``split`` of ``dataset`` that
+    keeps any of its last ``last`` images (held out for probes or verification)."""
+    for name, query_set in config["query_sets"].items():
+        same = (query_set.get("dataset"), query_set.get("split")) == (dataset, split)
+        if same and query_set.get("exclude_last", 0) < last:
+            yield name, query_set.get("exclude_last", 0)
 
 
 def query_pool_size(name):
@@ -306,18 +312,14 @@ def check_defenses():
                 f"{block['dataset']!r} is not under datasets: {sorted(config['datasets'])}",
             )
         # Verification images must be new to every suspect's training and queries.
-        for qname, query_set in config["query_sets"].items():
-            same = (query_set.get("dataset"), query_set.get("split")) == (
-                block["dataset"],
-                block["split"],
+        for qname, excluded in pools_holding_last(
+            block["dataset"], block["split"], block["last"]
+        ):
+            config_error(
+                "defenses.watermark.last",
+                f"the last {block['last']} {block['split']} images of {block['dataset']} "
+                f"overlap query set {qname!r} (its exclude_last is {excluded})",
             )
-            if same and query_set.get("exclude_last", 0) < block["last"]:
-                config_error(
-                    "defenses.watermark.last",
-                    f"the last {block['last']} {block['split']} images of {block['dataset']} "
-                    f"overlap query set {qname!r} (its exclude_last is "
-                    f"{query_set.get('exclude_last', 0)})",
-                )
 
 
 def check_paper_scale_config():
@@ -647,6 +649,13 @@ def watermark_verifications(victim):
 
 def watermark_dataset(wildcards):
     return prepared(DEFENSES["watermark"]["dataset"])
+
+
+def plain_twin_probe(wildcards):
+    """The probe of the watermarked victim's plain twin (none without a twin)."""
+    twin = plain_twin(wildcards.victim)
+    downstream = config["paper_figures"]["downstream"]
+    return [f"results/probes/{downstream}/victim/{twin}.json"] if twin else []
 
 
 def defense_outputs(downstream):

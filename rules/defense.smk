@@ -197,13 +197,7 @@ rule watermark_table:
             "results/probes/{downstream}/victim/{{victim}}.json",
             downstream=config["paper_figures"]["downstream"],
         ),
-        plain=lambda wildcards: (
-            [
-                f"results/probes/{config['paper_figures']['downstream']}/victim/{plain_twin(wildcards.victim)}.json"
-            ]
-            if plain_twin(wildcards.victim)
-            else []
-        ),
+        plain=plain_twin_probe,
     output:
         csv="paper_figures/{victim}/watermark.csv",
         markdown="paper_figures/{victim}/watermark.md",
