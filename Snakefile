@@ -21,6 +21,7 @@ wildcard_constraints:
     query_set="[A-Za-z0-9_]+",
     downstream="[A-Za-z0-9_]+",
     budget=r"\d+",
+    seed=r"\d+",
     defense=r"noise[0-9.e+-]+|detect[0-9.]+",
     answers=r"answers|views_seed\d+",
     kind="poisoning|detection",
@@ -31,6 +32,7 @@ include: "rules/data.smk"
 include: "rules/victim.smk"
 include: "rules/dump.smk"
 include: "rules/extract.smk"
+include: "rules/baselines.smk"
 include: "rules/probe.smk"
 include: "rules/paper_figures.smk"
 include: "rules/defense.smk"

@@ -7,6 +7,7 @@ import sys
 from snakemake.utils import min_version, validate
 
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+from sslsteal import config as checks
 from sslsteal.defense_spec import defense_name
 from sslsteal.io import config_hash
 
@@ -428,6 +429,10 @@ def extraction_loss_options(wildcards):
 check_paper_scale_config()
 check_config()
 check_defenses()
+try:
+    checks.check(config, split_size, query_pool_size)
+except checks.ConfigError as error:
+    raise ValueError(str(error)) from None
 
 VICTIMS = sorted(config["victims"])
 TRAINED_VICTIMS = [v for v in VICTIMS if "external" not in config["victims"][v]]
@@ -495,25 +500,64 @@ def stolen_backbone(victim):
 
 
 def extraction_cells(victim):
-    """The (method, loss, query_set, budget) cells the grid asks of ``victim``: the union
-    of each block's product, sorted."""
-    cells = set()
-    for block in EXTRACTION["grid"]:
-        if victim not in block.get("victims", VICTIMS):
-            continue
-        for method in block["methods"]:
-            for loss in block["losses"]:
-                for query_set in block["query_sets"]:
-                    for budget in block["budgets"]:
-                        cells.add((method, loss, query_set, budget))
-    return sorted(cells)
+    """The (method, loss, query_set, budget, seed) cells the grid asks of ``victim``."""
+    return checks.extraction_cells(config, victim)
+
+
+# Defenses and watermark verification run at the first seed of `seeds`.
+SEED0 = checks.default_seeds(config)[0]
 
 
 def stolen_probes(victim, downstream):
     return [
-        f"results/probes/{downstream}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}.json"
-        for method, loss, query_set, budget in extraction_cells(victim)
+        f"results/probes/{downstream}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.json"
+        for method, loss, query_set, budget, seed in extraction_cells(victim)
     ]
+
+
+def baseline_probes(victim, downstream):
+    """The probes that give a victim's table its meaning, at every seed its cells use:
+    the victim, random init, raw pixels, the attacker's own SSL and the independent twin."""
+    seeds = checks.probe_seeds(config, victim)
+    paths = []
+    for seed in seeds:
+        paths += [
+            f"results/probes/{downstream}/victim/{victim}/seed{seed}.json",
+            f"results/probes/{downstream}/random_init/{victim}/seed{seed}.json",
+            f"results/probes/{downstream}/raw_pixels/seed{seed}.json",
+        ]
+        if victim in checks.independent_victims(config):
+            paths.append(f"results/probes/{downstream}/independent/{victim}/seed{seed}.json")
+    paths += [
+        f"results/probes/{downstream}/own_ssl/{victim}/{query_set}/{budget}/seed{seed}.json"
+        for query_set, budget, seed in checks.own_ssl_cells(config, victim)
+    ]
+    return paths
+
+
+def query_set_kinds():
+    """in_distribution / out_of_distribution / noise of each query set, for every
+    victim's dataset (the claims table compares them)."""
+    datasets = {v.get("dataset") for v in config["victims"].values()}
+    kinds = {}
+    for name, query_set in config["query_sets"].items():
+        if "noise" in query_set:
+            kinds[name] = "noise"
+        elif query_set["dataset"] in datasets:
+            kinds[name] = "in_distribution"
+        else:
+            kinds[name] = "out_of_distribution"
+    return kinds
+
+
+def victim_train_sizes():
+    sizes = {}
+    for vid, victim in config["victims"].items():
+        if "external" in victim:
+            continue
+        n = split_size(victim["dataset"], victim.get("train_split", "train"))
+        sizes[vid] = min(n, victim.get("train_size") or n)
+    return sizes
 
 
 def comparison_cell(victim=None):
@@ -578,7 +622,7 @@ def defense_names(kind):
 
 
 def attack_cell_path(attack):
-    return "{method}/{loss}/{query_set}/{budget}".format(**attack)
+    return "{method}/{loss}/{query_set}/{budget}/seed{seed}".format(**attack, seed=SEED0)
 
 
 def defense_probes(victim, downstream, kind):
@@ -586,15 +630,15 @@ def defense_probes(victim, downstream, kind):
     defended (every setting) and undefended."""
     cells = [attack_cell_path(a) for a in DEFENSES[kind]["attacks"]]
     paths = [
-        f"results/probes/{downstream}/victim/{victim}.json",
-        f"results/probes/{downstream}/random_init/{victim}.json",
+        f"results/probes/{downstream}/victim/{victim}/seed{SEED0}.json",
+        f"results/probes/{downstream}/random_init/{victim}/seed{SEED0}.json",
     ]
     paths += [
         f"results/probes/{downstream}/stolen/{victim}/{cell}.json" for cell in cells
     ]
     for name in defense_names(kind):
         paths.append(
-            f"results/probes/{downstream}/defended/{name}/victim/{victim}.json"
+            f"results/probes/{downstream}/defended/{name}/victim/{victim}/seed{SEED0}.json"
         )
         paths += [
             f"results/probes/{downstream}/defended/{name}/stolen/{victim}/{cell}.json"
@@ -641,8 +685,9 @@ def watermark_verifications(victim):
         for suspect in [victim, *independent_suspects(victim)]
     ]
     paths += [
-        f"results/watermark/{victim}/stolen/{method}/{loss}/{query_set}/{budget}.json"
-        for method, loss, query_set, budget in extraction_cells(victim)
+        f"results/watermark/{victim}/stolen/{method}/{loss}/{query_set}/{budget}/seed{seed}.json"
+        for method, loss, query_set, budget, seed in extraction_cells(victim)
+        if seed == SEED0
     ]
     return paths
 
@@ -655,7 +700,7 @@ def plain_twin_probe(wildcards):
     """The probe of the watermarked victim's plain twin (none without a twin)."""
     twin = plain_twin(wildcards.victim)
     downstream = config["paper_figures"]["downstream"]
-    return [f"results/probes/{downstream}/victim/{twin}.json"] if twin else []
+    return [f"results/probes/{downstream}/victim/{twin}/seed{SEED0}.json"] if twin else []
 
 
 def defense_outputs(downstream):
@@ -684,6 +729,8 @@ def paper_figure_outputs():
         + [
             "paper_figures/paper_comparison.csv",
             "paper_figures/paper_comparison.md",
+            "paper_figures/claims.csv",
+            "paper_figures/claims.md",
         ]
         + expand(
             [
@@ -716,12 +763,11 @@ def query_dataset(wildcards):
     return [] if "noise" in query_set else prepared(query_set["dataset"])
 
 
-# Every probe gets the same protocol: only the probe block and the seed.
+# Every probe gets the same protocol: only the probe block (the seed is the path's).
 PROBE_PARAMS = dict(
     downstream=lambda wildcards: canonical(
         config["probe"]["downstream"][wildcards.downstream]
     ),
     recipe=canonical({k: v for k, v in config["probe"].items() if k != "downstream"}),
-    seed=config["seed"],
     precision=PRECISION,
 )

@@ -33,25 +33,25 @@ use rule extract as extract_defended with:
         dump=defended_extraction_dump,
         dataset=query_dataset,
     output:
-        encoder="results/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/encoder.pt",
-        train_log="results/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/train_log.tsv",
+        encoder="results/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}/encoder.pt",
+        train_log="results/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}/train_log.tsv",
     log:
-        "logs/extract/defended/{defense}/{victim}/{method}/{loss}/{query_set}/{budget}.log",
+        "logs/extract/defended/{defense}/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/extract/defended/{defense}/{victim}/{method}/{loss}/{query_set}/{budget}.tsv"
+        "results/benchmarks/extract/defended/{defense}/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.tsv"
 
 
 use rule probe_stolen as probe_defended_stolen with:
     input:
-        encoder="results/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/encoder.pt",
+        encoder="results/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}/encoder.pt",
         victim="results/victims/{victim}/encoder.pt",
         dataset=downstream_dataset,
     output:
-        "results/probes/{downstream}/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}.json",
+        "results/probes/{downstream}/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.json",
     log:
-        "logs/probe/{downstream}/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}.log",
+        "logs/probe/{downstream}/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/probe/{downstream}/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}.tsv"
+        "results/benchmarks/probe/{downstream}/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.tsv"
 
 
 # The legitimate user: sends its downstream train then test images through the
@@ -61,11 +61,11 @@ use rule probe_stolen as probe_defended_victim with:
         encoder="results/victims/{victim}/encoder.pt",
         dataset=downstream_dataset,
     output:
-        "results/probes/{downstream}/defended/{defense}/victim/{victim}.json",
+        "results/probes/{downstream}/defended/{defense}/victim/{victim}/seed{seed}.json",
     log:
-        "logs/probe/{downstream}/defended/{defense}/victim/{victim}.log",
+        "logs/probe/{downstream}/defended/{defense}/victim/{victim}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/probe/{downstream}/defended/{defense}/victim/{victim}.tsv"
+        "results/benchmarks/probe/{downstream}/defended/{defense}/victim/{victim}/seed{seed}.tsv"
     params:
         encoder_kind="victim",
         defense=lambda wildcards: wildcards.defense,
@@ -177,14 +177,14 @@ rule verify_watermark_victim:
 use rule verify_watermark_victim as verify_watermark_stolen with:
     input:
         watermarked="results/victims/{victim}/encoder.pt",
-        suspect="results/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/encoder.pt",
+        suspect="results/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}/encoder.pt",
         dataset=watermark_dataset,
     output:
-        "results/watermark/{victim}/stolen/{method}/{loss}/{query_set}/{budget}.json",
+        "results/watermark/{victim}/stolen/{method}/{loss}/{query_set}/{budget}/seed{seed}.json",
     log:
-        "logs/verify_watermark/{victim}/stolen/{method}/{loss}/{query_set}/{budget}.log",
+        "logs/verify_watermark/{victim}/stolen/{method}/{loss}/{query_set}/{budget}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/verify_watermark/{victim}/stolen/{method}/{loss}/{query_set}/{budget}.tsv"
+        "results/benchmarks/verify_watermark/{victim}/stolen/{method}/{loss}/{query_set}/{budget}/seed{seed}.tsv"
     params:
         suspect_hash=victim_hash,
         suspect_kind="stolen",
@@ -194,8 +194,9 @@ rule watermark_table:
     input:
         verifications=lambda wildcards: watermark_verifications(wildcards.victim),
         watermarked=expand(
-            "results/probes/{downstream}/victim/{{victim}}.json",
+            "results/probes/{downstream}/victim/{{victim}}/seed{seed}.json",
             downstream=config["paper_figures"]["downstream"],
+            seed=SEED0,
         ),
         plain=plain_twin_probe,
     output:

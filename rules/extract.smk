@@ -1,4 +1,4 @@
-# Stage 4: extraction. One job per (victim, method, loss, query set, budget); the
+# Stage 4: extraction. One job per (victim, method, loss, query set, budget, seed); the
 # inputs are the victim's answers and the attacker's own query images, nothing else.
 
 
@@ -7,12 +7,12 @@ rule extract:
         dump=extraction_dump,
         dataset=query_dataset,
     output:
-        encoder="results/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/encoder.pt",
-        train_log="results/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/train_log.tsv",
+        encoder="results/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}/encoder.pt",
+        train_log="results/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}/train_log.tsv",
     log:
-        "logs/extract/{victim}/{method}/{loss}/{query_set}/{budget}.log",
+        "logs/extract/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/extract/{victim}/{method}/{loss}/{query_set}/{budget}.tsv"
+        "results/benchmarks/extract/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.tsv"
     conda:
         "../envs/sslsteal.yaml"
     threads: config["threads"]["extract"]
@@ -24,9 +24,8 @@ rule extract:
         loss_options=extraction_loss_options,
         method_options=extraction_method_options,
         query_set=lambda wildcards: canonical(config["query_sets"][wildcards.query_set]),
-        epochs=EXTRACTION["epochs"],
+        steps=EXTRACTION["steps"],
         weight_decay=EXTRACTION.get("weight_decay", 0.0),
-        seed=config["seed"],
         precision=PRECISION,
         victim_hash=victim_hash,
     script:

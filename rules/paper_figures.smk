@@ -4,9 +4,9 @@
 
 rule collect_probes:
     input:
-        victim="results/probes/{downstream}/victim/{victim}.json",
-        random_init="results/probes/{downstream}/random_init/{victim}.json",
-        raw_pixels="results/probes/{downstream}/raw_pixels.json",
+        baselines=lambda wildcards: baseline_probes(
+            wildcards.victim, wildcards.downstream
+        ),
         stolen=lambda wildcards: stolen_probes(wildcards.victim, wildcards.downstream),
     output:
         "results/tables/{victim}/{downstream}/probes.csv",
@@ -99,13 +99,14 @@ rule method_comparison_table:
 
 rule victim_quality_table:
     input:
-        victims=expand(
-            "results/probes/{{downstream}}/victim/{victim}.json", victim=VICTIMS
+        lambda wildcards: sorted(
+            {
+                path
+                for victim in VICTIMS
+                for path in baseline_probes(victim, wildcards.downstream)
+                if "/own_ssl/" not in path
+            }
         ),
-        random_init=expand(
-            "results/probes/{{downstream}}/random_init/{victim}.json", victim=VICTIMS
-        ),
-        raw_pixels="results/probes/{downstream}/raw_pixels.json",
     output:
         csv=report(
             "paper_figures/victim_quality_{downstream}.csv",
@@ -124,3 +125,41 @@ rule victim_quality_table:
         **RESOURCES["light"],
     script:
         "../workflow_scripts/victim_quality_table.py"
+
+
+# The paper's claims, each checked on this run's probe records: effect, paired 95%
+# interval over seeds and test images, verdict.
+rule claims:
+    input:
+        lambda wildcards: sorted(
+            {
+                path
+                for victim in VICTIMS
+                for path in baseline_probes(
+                    victim, config["paper_figures"]["downstream"]
+                )
+                + stolen_probes(victim, config["paper_figures"]["downstream"])
+            }
+        ),
+    output:
+        csv=report(
+            "paper_figures/claims.csv",
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
+        markdown="paper_figures/claims.md",
+    log:
+        "logs/claims.log",
+    benchmark:
+        "results/benchmarks/claims.tsv"
+    localrule: True
+    conda:
+        "../envs/sslsteal.yaml"
+    resources:
+        **RESOURCES["light"],
+    params:
+        query_set_kinds=query_set_kinds(),
+        victim_train_sizes=victim_train_sizes(),
+        margin=config["paper_figures"]["claims"]["margin"],
+    script:
+        "../workflow_scripts/claims_table.py"

@@ -1,20 +1,23 @@
 # Stage 5: the linear probe, one protocol for every encoder: the victim, each stolen
-# copy, a random-init encoder of the victim's architecture (the floor), and raw pixels.
+# copy, and the encoders that give their numbers a meaning (random init of the victim's
+# architecture, raw pixels, the attacker's own SSL, an independently trained twin).
+# Every probe is one seed: it draws the probe's labelled subset and validation split
+# (and, for random init, the weights), so probes with the same seed are paired.
 
 
 rule probe_stolen:
     input:
-        encoder="results/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/encoder.pt",
+        encoder="results/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}/encoder.pt",
         # Fidelity compares the stolen representation with the victim's on the probe's
         # held-out images (evaluation, not the attack: the attacker never sees these).
         victim="results/victims/{victim}/encoder.pt",
         dataset=downstream_dataset,
     output:
-        "results/probes/{downstream}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}.json",
+        "results/probes/{downstream}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.json",
     log:
-        "logs/probe/{downstream}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}.log",
+        "logs/probe/{downstream}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/probe/{downstream}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}.tsv"
+        "results/benchmarks/probe/{downstream}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.tsv"
     conda:
         "../envs/sslsteal.yaml"
     threads: config["threads"]["probe"]
@@ -34,31 +37,33 @@ use rule probe_stolen as probe_victim with:
         encoder="results/victims/{victim}/encoder.pt",
         dataset=downstream_dataset,
     output:
-        "results/probes/{downstream}/victim/{victim}.json",
+        "results/probes/{downstream}/victim/{victim}/seed{seed}.json",
     log:
-        "logs/probe/{downstream}/victim/{victim}.log",
+        "logs/probe/{downstream}/victim/{victim}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/probe/{downstream}/victim/{victim}.tsv"
+        "results/benchmarks/probe/{downstream}/victim/{victim}/seed{seed}.tsv"
     params:
         **PROBE_PARAMS,
         encoder_kind="victim",
         victim_hash=victim_hash,
 
 
-# The floor: the victim's architecture with seeded random weights, never trained.
+# The floor: the victim's architecture with seeded random weights, never trained; its
+# fidelity to the victim is the reference for 'not stolen'.
 use rule probe_stolen as probe_random_init with:
     input:
+        victim="results/victims/{victim}/encoder.pt",
         dataset=downstream_dataset,
     output:
-        "results/probes/{downstream}/random_init/{victim}.json",
+        "results/probes/{downstream}/random_init/{victim}/seed{seed}.json",
     log:
-        "logs/probe/{downstream}/random_init/{victim}.log",
+        "logs/probe/{downstream}/random_init/{victim}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/probe/{downstream}/random_init/{victim}.tsv"
+        "results/benchmarks/probe/{downstream}/random_init/{victim}/seed{seed}.tsv"
     params:
         **PROBE_PARAMS,
         encoder_kind="random_init",
-        victim_hash=None,
+        victim_hash=victim_hash,
         backbone=lambda wildcards: canonical(
             config["victims"][wildcards.victim]["backbone"]
         ),
@@ -69,12 +74,49 @@ use rule probe_stolen as probe_raw_pixels with:
     input:
         dataset=downstream_dataset,
     output:
-        "results/probes/{downstream}/raw_pixels.json",
+        "results/probes/{downstream}/raw_pixels/seed{seed}.json",
     log:
-        "logs/probe/{downstream}/raw_pixels.log",
+        "logs/probe/{downstream}/raw_pixels/seed{seed}.log",
     benchmark:
-        "results/benchmarks/probe/{downstream}/raw_pixels.tsv"
+        "results/benchmarks/probe/{downstream}/raw_pixels/seed{seed}.tsv"
     params:
         **PROBE_PARAMS,
         encoder_kind="raw_pixels",
         victim_hash=None,
+
+
+# The attacker's own SSL on its query images, no API (baselines.own_ssl).
+use rule probe_stolen as probe_own_ssl with:
+    input:
+        encoder="results/own_ssl/{victim}/{query_set}/{budget}/seed{seed}/encoder.pt",
+        victim="results/victims/{victim}/encoder.pt",
+        dataset=downstream_dataset,
+    output:
+        "results/probes/{downstream}/own_ssl/{victim}/{query_set}/{budget}/seed{seed}.json",
+    log:
+        "logs/probe/{downstream}/own_ssl/{victim}/{query_set}/{budget}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/probe/{downstream}/own_ssl/{victim}/{query_set}/{budget}/seed{seed}.tsv"
+    params:
+        **PROBE_PARAMS,
+        encoder_kind="own_ssl",
+        victim_hash=victim_hash,
+
+
+# The victim's recipe trained from another seed (baselines.independent): the fidelity
+# of an encoder that learned the same task without stealing.
+use rule probe_stolen as probe_independent with:
+    input:
+        encoder="results/independent/{victim}/encoder.pt",
+        victim="results/victims/{victim}/encoder.pt",
+        dataset=downstream_dataset,
+    output:
+        "results/probes/{downstream}/independent/{victim}/seed{seed}.json",
+    log:
+        "logs/probe/{downstream}/independent/{victim}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/probe/{downstream}/independent/{victim}/seed{seed}.tsv"
+    params:
+        **PROBE_PARAMS,
+        encoder_kind="independent",
+        victim_hash=victim_hash,

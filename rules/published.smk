@@ -25,7 +25,10 @@ def published_matches():
             for name, downstream in sorted(config["probe"]["downstream"].items()):
                 if downstream["dataset"] != cell["downstream_dataset"]:
                     continue
-                for method, loss, query_set, budget in extraction_cells(vid):
+                cells = {}
+                for method, loss, query_set, budget, seed in extraction_cells(vid):
+                    cells.setdefault((method, loss, query_set, budget), []).append(seed)
+                for (method, loss, query_set, budget), seeds in sorted(cells.items()):
                     queries = config["query_sets"][query_set]
                     if (method, loss, budget) != (
                         cell["method"],
@@ -38,13 +41,20 @@ def published_matches():
                     if cell.get("query_split", queries["split"]) != queries["split"]:
                         continue
                     probes = f"results/probes/{name}"
+                    # Every seed of the cell, each paired with the victim's probe at it.
                     runs.append(
                         {
                             "victim": vid,
                             "downstream": name,
                             "query_set": query_set,
-                            "stolen": f"{probes}/stolen/{vid}/{method}/{loss}/{query_set}/{budget}.json",
-                            "victim_probe": f"{probes}/victim/{vid}.json",
+                            "stolen": [
+                                f"{probes}/stolen/{vid}/{method}/{loss}/{query_set}/{budget}/seed{seed}.json"
+                                for seed in seeds
+                            ],
+                            "victim_probe": [
+                                f"{probes}/victim/{vid}/seed{seed}.json"
+                                for seed in seeds
+                            ],
                         }
                     )
         entries.append({"published": cell, "runs": runs})
@@ -55,5 +65,5 @@ def published_inputs(wildcards):
     paths = []
     for entry in published_matches()["entries"]:
         for run in entry["runs"]:
-            paths += [run["stolen"], run["victim_probe"]]
+            paths += run["stolen"] + run["victim_probe"]
     return sorted(set(paths))

@@ -31,7 +31,36 @@ def test_cka_low_for_independent_representations_and_handles_widths():
     assert result["cosine"] is None and not math.isnan(result["cka"])
 
 
-def test_cosine_hand_computed():
-    s = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
-    v = torch.tensor([[0.0, 1.0], [2.0, 2.0]])
-    assert mean_cosine(s, v) == pytest.approx(0.5)  # (0 + 1) / 2
+def test_cosine_hand_computed_on_centred_features():
+    # Centred by their own means ([2, 1] and [1, 2]), both become [[-1, -1], [1, 1]].
+    s = torch.tensor([[1.0, 0.0], [3.0, 2.0]])
+    v = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+    assert mean_cosine(s, v) == pytest.approx(1.0)
+    # s centred: [[-1, -1], [1, 1]]; v centred: [[0, -1], [0, 1]]: cos = 1/sqrt(2) twice.
+    v = torch.tensor([[5.0, 0.0], [5.0, 2.0]])
+    assert mean_cosine(s, v) == pytest.approx(2 ** -0.5)
+
+
+def test_unrelated_non_negative_features_have_centred_cosine_near_zero():
+    """Uncentred, two unrelated post-ReLU-like representations with a shared positive
+    mean look alike (cosine about 0.97 here); centred they do not."""
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.rand(2000, 16, generator=g) + 3, torch.rand(2000, 16, generator=g) + 3
+    assert torch.nn.functional.cosine_similarity(x, y, dim=1).mean() > 0.9
+    assert abs(mean_cosine(x, y)) < 0.05
+
+
+def test_cka_hand_computed_and_invariant_to_an_offset():
+    x = torch.tensor([[1.0], [2.0], [3.0]])
+    y = torch.tensor([[1.0], [0.0], [2.0]])
+    # Centred: x [-1, 0, 1], y [0, -1, 1]; (y^T x)^2 = 1, ||x^T x|| ||y^T y|| = 2 * 2.
+    assert linear_cka(x, y) == pytest.approx(0.25)
+    g = torch.Generator().manual_seed(4)
+    a, b = torch.randn(100, 5, generator=g), torch.randn(100, 3, generator=g)
+    assert linear_cka(a + 7.0, b - 3.0) == pytest.approx(linear_cka(a, b))
+
+
+def test_no_cosine_when_asked_for_none():
+    x = torch.randn(50, 4, generator=torch.Generator().manual_seed(5))
+    result = fidelity(x, x, cosine=False)
+    assert result["cosine"] is None and result["cka"] == pytest.approx(1.0)

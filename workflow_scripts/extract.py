@@ -21,7 +21,8 @@ with logged_to(snakemake.log[0]) as log:
     wc = snakemake.wildcards
     budget = int(wc.budget)
     device = configure_torch(snakemake.threads, snakemake.params.precision, snakemake.config.get("device", "auto"))
-    generator = seed_everything(snakemake.params.seed)
+    seed = int(wc.seed)  # the repetition: the stolen encoder's weights and batches
+    generator = seed_everything(seed)
     dump = read_dump(
         snakemake.input.dump,
         expect={"victim": wc.victim, "query_set": wc.query_set, "victim_config_hash": snakemake.params.victim_hash},
@@ -47,7 +48,7 @@ with logged_to(snakemake.log[0]) as log:
         loss_options=options,
         method_options=snakemake.params.method_options,
         backbone=snakemake.params.backbone,
-        epochs=snakemake.params.epochs,
+        steps=snakemake.params.steps,
         batch_size=batch_size,
         lr=lr,
         weight_decay=snakemake.params.weight_decay,
@@ -61,8 +62,9 @@ with logged_to(snakemake.log[0]) as log:
         accounting.update(detection_scores(dump.extra["flagged"][calls], dump.extra["duplicate"][calls]))
     if "defense" in dump.meta:
         accounting["defense"] = dump.meta["defense"]
-    # Images through the stolen encoder: every answered image (or view), every epoch.
-    stats = device_stats(device, accounting["api_calls"] * snakemake.params.epochs, wall)
+    # Images through the stolen encoder: a batch per optimiser step.
+    stats = device_stats(device, snakemake.params.steps * min(batch_size, accounting["api_calls"]), wall)
+    steal_rows = [row for row in history if row.get("phase", "steal") == "steal"]
     save_encoder(
         snakemake.output.encoder,
         stolen.cpu(),
@@ -75,7 +77,10 @@ with logged_to(snakemake.log[0]) as log:
         query_set=wc.query_set,
         budget=budget,
         **accounting,
-        seed=snakemake.params.seed,
+        # The training loss of the last epoch: a cell that stopped far from its
+        # optimum shows it here.
+        final_loss=steal_rows[-1]["loss"],
+        seed=seed,
         victim_checkpoint_sha256=dump.meta.get("victim_checkpoint_sha256", ""),
         victim_config_hash=snakemake.params.victim_hash,
     )

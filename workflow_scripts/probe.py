@@ -14,7 +14,7 @@ from sslsteal.data import load_split
 from sslsteal.defenses import DETECTION, defend, detection_scores, parse_defense
 from sslsteal.fidelity import fidelity
 from sslsteal.io import write_json
-from sslsteal.probe import linear_probe, raw_pixels, representations, subset
+from sslsteal.probe import linear_probe, per_class_subset, raw_pixels, representations, subset
 from sslsteal.runtime import configure_torch, device_stats, logged_to, seed_everything
 from sslsteal.victim import victim_projector
 
@@ -23,13 +23,18 @@ with logged_to(snakemake.log[0]) as log:
     kind = snakemake.params.encoder_kind
     downstream = snakemake.params.downstream
     recipe = snakemake.params.recipe
-    seed = snakemake.params.seed
+    # The repetition: draws the labelled subset, the validation split (and random-init
+    # weights); probes with the same seed share them, so their results are paired.
+    seed = int(snakemake.wildcards.seed)
     device = configure_torch(snakemake.threads, snakemake.params.precision, snakemake.config.get("device", "auto"))
     generator = seed_everything(seed)
     root = Path(snakemake.input.dataset).parent
     train_images, train_labels = load_split(root, downstream["train_split"])
     test_images, test_labels = load_split(root, downstream["test_split"])
-    keep = subset(len(train_images), downstream.get("train_size"), seed)
+    if downstream.get("labels_per_class"):
+        keep = per_class_subset(train_labels, downstream["labels_per_class"], seed)
+    else:
+        keep = subset(len(train_images), downstream.get("train_size"), seed)
     train_images, train_labels = train_images[keep], train_labels[keep]
     if downstream.get("test_last"):
         test_images, test_labels = test_images[-downstream["test_last"] :], test_labels[-downstream["test_last"] :]
@@ -38,17 +43,22 @@ with logged_to(snakemake.log[0]) as log:
     if kind == "raw_pixels":
         train_x, test_x = raw_pixels(train_images), raw_pixels(test_images)
     else:
+        record["victim"] = snakemake.wildcards.victim
         if kind == "random_init":
             size = snakemake.params.image_size or train_images.shape[-1]
             encoder = build_encoder(snakemake.params.backbone, train_images.shape[1], size)
-            record["victim"] = snakemake.wildcards.victim
         else:
-            # The victim's, or the stolen copy's record of its victim: made by this config?
-            key = "config_hash" if kind == "victim" else "victim_config_hash"
+            # The victim's (or its independent twin's) config hash, or a copy's record
+            # of its victim's: made by this config?
+            key = "config_hash" if kind in ("victim", "independent") else "victim_config_hash"
             encoder, meta = load_encoder(snakemake.input.encoder, expect={key: snakemake.params.victim_hash})
-            for key in ("victim", "method", "loss", "query_set", "budget", "queries", "api_calls", "defense", *DETECTION):
-                if key in meta:
+            for key in ("method", "loss", "query_set", "budget", "queries", "api_calls", "steps", "temperature", "defense", *DETECTION):
+                if key in meta and kind in ("stolen", "own_ssl"):
                     record[key] = meta[key]
+            if "final_loss" in meta:
+                record["train_loss"] = meta["final_loss"]  # the extraction's (or own SSL's) last epoch
+            if kind == "own_ssl":
+                record["method"] = "own_ssl"
         encoder = encoder.to(device)
         encoding = time.perf_counter()
         train_x = representations(encoder, train_images, device=device)
@@ -71,28 +81,33 @@ with logged_to(snakemake.log[0]) as log:
         # logged, not recorded: the record holds only what the config determines.
         stats = device_stats(device, len(train_images) + len(test_images), time.perf_counter() - encoding)
         log.info("device %s: %s images/s encoded, GPU peak memory %s MiB", stats["device"], stats["images_per_second"], stats["gpu_max_memory_mib"])
-        if kind == "stolen":
+        if snakemake.input.get("victim") and not defense:
+            # Fidelity to the victim on the probe's held-out test images; no cosine for
+            # copies trained through a head (their basis is arbitrary).
             victim, _ = load_encoder(snakemake.input.victim, expect={"config_hash": snakemake.params.victim_hash})
-            record.update(fidelity(test_x, representations(victim.to(device), test_images, device=device)))
+            with_cosine = record.get("method") in (None, "direct")
+            record.update(fidelity(test_x, representations(victim.to(device), test_images, device=device), cosine=with_cosine))
     result = linear_probe(
         train_x,
         train_labels,
         test_x,
         test_labels,
-        epochs=recipe["epochs"],
-        batch_size=recipe["batch_size"],
-        lr=recipe["lr"],
-        weight_decay=recipe.get("weight_decay", 0.0),
-        generator=generator,
+        l2_grid=recipe["l2_grid"],
+        validation_fraction=recipe["validation_fraction"],
+        max_iter=recipe["max_iter"],
+        seed=seed,
     )
     record.update(result)
     # Times go to the log (and Snakemake's benchmark file), not into the record: same
     # config and seed give the same bytes, so a rebuilt record leaves the tables current.
     write_json(snakemake.output[0], record)
     log.info(
-        "%s probe accuracy on %s: %.4f (%.1f s)",
+        "%s probe accuracy on %s: %.4f (L2 %g, train accuracy %.4f, %d L-BFGS iterations; %.1f s)",
         kind,
         snakemake.wildcards.downstream,
         result["accuracy"],
+        result["l2"],
+        result["train_accuracy"],
+        result["solver_iterations"],
         time.perf_counter() - started,
     )

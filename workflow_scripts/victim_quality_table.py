@@ -8,5 +8,5 @@ from sslsteal.runtime import logged_to
 from sslsteal.tables import collect, victim_quality_table, write_victim_quality
 
 with logged_to(snakemake.log[0]):
-    probes = collect([*snakemake.input.victims, *snakemake.input.random_init, snakemake.input.raw_pixels])
+    probes = collect(list(snakemake.input))
     write_victim_quality(victim_quality_table(probes), snakemake.output.csv, snakemake.output.markdown)

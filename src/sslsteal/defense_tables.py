@@ -12,7 +12,7 @@ import pandas as pd
 
 from .defense_spec import parse_defense
 from .io import atomic_path, read_json
-from .tables import plt, sns
+from .tables import _interval_text, plt, sns
 
 USER = "legitimate user"
 
@@ -68,14 +68,15 @@ def poisoning_table(probes: pd.DataFrame) -> pd.DataFrame:
     table["sigma"] = [0.0 if d == "none" else parse_defense(d)["sigma"] for d in table["defense"]]
     undefended = table[table["sigma"] == 0].set_index("party")["accuracy"]
     table["drop_points"] = [(undefended.get(p, float("nan")) - a) * 100 for p, a in zip(table["party"], table["accuracy"])]
-    keep = ["sigma", "party", "accuracy", "drop_points", "api_calls"]
+    keep = ["sigma", "party", "accuracy", "ci_low", "ci_high", "drop_points", "api_calls"]
     return table[keep].sort_values(["sigma", "party"]).reset_index(drop=True)
 
 
 def write_poisoning(table: pd.DataFrame, probes: pd.DataFrame, csv_path, markdown_path, figure_path, title: str, style: dict) -> None:
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
-    accuracy = (table.pivot_table(index="sigma", columns="party", values="accuracy", aggfunc="first") * 100).round(1)
+    shown = table.assign(shown=[_interval_text(*v) for v in zip(table["accuracy"], table["ci_low"], table["ci_high"])])
+    accuracy = shown.pivot_table(index="sigma", columns="party", values="shown", aggfunc="first").fillna("")
     drop = table.pivot_table(index="sigma", columns="party", values="drop_points", aggfunc="first").round(1)
     floor = probes.loc[probes["encoder"] == "random_init", "accuracy"]
     floor_text = f"Random-init floor of the victim's architecture: {float(floor.iloc[0]) * 100:.1f}%.\n" if len(floor) else ""
@@ -83,13 +84,16 @@ def write_poisoning(table: pd.DataFrame, probes: pd.DataFrame, csv_path, markdow
         f"# {title}\n\nNoise sigma is relative to the answers' RMS; sigma 0 is the undefended API. "
         "The legitimate user trains and tests its linear probe on noisy answers; the attacker "
         "trains its stolen copy on noisy answers, and the copy is probed like the victim.\n"
-        f"{floor_text}\n## Accuracy (%)\n\n{accuracy.to_markdown()}\n\n"
+        f"{floor_text}\n## Accuracy (%) [95% CI over test images]\n\n{accuracy.to_markdown()}\n\n"
         f"## Drop from the undefended accuracy (points)\n\n{drop.to_markdown()}\n"
     )
     _write_text(markdown_path, text)
     fig, ax = _figure(style)
-    shown = table.assign(**{"accuracy (%)": table["accuracy"] * 100})
-    sns.lineplot(data=shown, x="sigma", y="accuracy (%)", hue="party", style="party", markers=True, dashes=False, ax=ax)
+    for (party, group), colour in zip(table.groupby("party"), sns.color_palette("deep")):
+        group = group.sort_values("sigma")
+        y = group["accuracy"] * 100
+        ax.errorbar(group["sigma"], y, yerr=[y - group["ci_low"] * 100, group["ci_high"] * 100 - y], label=party,
+                    color=colour, marker="o", capsize=3, linewidth=1.2, markersize=4)
     if len(floor):
         ax.axhline(float(floor.iloc[0]) * 100, linestyle=":", color="grey", label="random init", linewidth=1.2)
     positive = sorted(s for s in table["sigma"].unique() if s > 0)
@@ -106,7 +110,7 @@ def write_poisoning(table: pd.DataFrame, probes: pd.DataFrame, csv_path, markdow
 # ------------------------------------------------------------------ detection
 DETECTION_COLUMNS = [
     "party", "defense", "api_calls", "queries_sent", "flagged", "duplicates",
-    "detection_precision", "detection_recall", "detection_f1", "accuracy",
+    "detection_precision", "detection_recall", "detection_f1", "accuracy", "ci_low", "ci_high",
 ]
 
 
@@ -125,11 +129,11 @@ def detection_table(probes: pd.DataFrame) -> pd.DataFrame:
 def write_detection(table: pd.DataFrame, csv_path, markdown_path, figure_path, title: str, style: dict) -> None:
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
-    shown = table.copy()
-    shown["accuracy"] = (shown["accuracy"] * 100).round(1)
+    shown = table.drop(columns=["ci_low", "ci_high"])
+    shown["accuracy"] = [_interval_text(*v) for v in zip(table["accuracy"], table["ci_low"], table["ci_high"])]
     for column in ("detection_precision", "detection_recall", "detection_f1"):
         shown[column] = pd.to_numeric(shown[column]).round(3)
-    shown = shown.astype(object).where(shown.notna(), "n/a").rename(columns={"accuracy": "accuracy (%)"})
+    shown = shown.astype(object).where(shown.notna(), "n/a").rename(columns={"accuracy": "accuracy (%) [95% CI]"})
     text = (
         f"# {title}\n\nA query is flagged when the victim's projection of it has (1 + cos) / 2 "
         "above the threshold with an earlier query of the same user; flagged queries are "
@@ -142,6 +146,11 @@ def write_detection(table: pd.DataFrame, csv_path, markdown_path, figure_path, t
     fig, ax = _figure(style)
     bars = table.assign(**{"accuracy (%)": table["accuracy"] * 100})
     sns.barplot(data=bars, y="party", x="accuracy (%)", hue="defense", ax=ax, orient="h")
+    # 95% intervals on the bars, in the order seaborn drew them.
+    for container, (_, group) in zip(ax.containers, bars.groupby("defense", sort=False)):
+        for bar, (_, row) in zip(container, group.iterrows()):
+            centre = bar.get_y() + bar.get_height() / 2
+            ax.plot([row["ci_low"] * 100, row["ci_high"] * 100], [centre, centre], color="black", linewidth=1.0)
     low = float(bars["accuracy (%)"].min())
     ax.set_xlim(max(0.0, low - 10), 100)
     _finish(fig, ax, ("accuracy (%)", "", title), figure_path, style, legend_title="defense")
@@ -161,6 +170,7 @@ def watermark_table(verifications: list[str | Path], watermarked_probe: str | Pa
             kind, suspect = "watermarked victim", record["suspect"]
         else:
             kind, suspect = "independent victim", record["suspect"]
+        low, high = wilson_interval(record["accuracy"], record["images"])
         rows.append(
             {
                 "kind": kind,
@@ -168,13 +178,16 @@ def watermark_table(verifications: list[str | Path], watermarked_probe: str | Pa
                 "queries": record.get("queries"),
                 "images": record["images"],
                 "accuracy": record["accuracy"],
+                "ci_low": low,
+                "ci_high": high,
                 "p_value": record["p_value"],
             }
         )
     for kind, path in (("probe accuracy: watermarked victim", watermarked_probe), ("probe accuracy: plain twin", plain_probe)):
         if path:
             probe = read_json(path)
-            rows.append({"kind": kind, "suspect": probe["victim"], "images": probe["n_test"], "accuracy": probe["accuracy"]})
+            low, high = wilson_interval(probe["accuracy"], probe["n_test"])
+            rows.append({"kind": kind, "suspect": probe["victim"], "images": probe["n_test"], "accuracy": probe["accuracy"], "ci_low": low, "ci_high": high})
     table = pd.DataFrame(rows)
     table["queries"] = pd.to_numeric(table["queries"]).astype("Int64")
     order = {"watermarked victim": 0, "independent victim": 1, "stolen copy": 2}
@@ -182,13 +195,22 @@ def watermark_table(verifications: list[str | Path], watermarked_probe: str | Pa
     return table.sort_values(["_order", "suspect", "queries"]).drop(columns="_order").reset_index(drop=True)
 
 
+def wilson_interval(accuracy: float, n: int) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion (scipy's binomtest)."""
+    from scipy.stats import binomtest
+
+    interval = binomtest(int(round(accuracy * n)), int(n)).proportion_ci(0.95, method="wilson")
+    return interval.low, interval.high
+
+
 def write_watermark(table: pd.DataFrame, csv_path, markdown_path, figure_path, title: str, style: dict) -> None:
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
     verified = table[~table["kind"].str.startswith("probe accuracy")].copy()
-    verified["accuracy"] = (verified["accuracy"] * 100).round(1)
+    verified["accuracy"] = [_interval_text(*v) for v in zip(verified["accuracy"], verified["ci_low"], verified["ci_high"])]
+    verified = verified.drop(columns=["ci_low", "ci_high"])
     verified["p_value"] = verified["p_value"].map(lambda p: f"{p:.2g}")
-    verified = verified.astype(object).where(verified.notna(), "").rename(columns={"accuracy": "watermark accuracy (%)"})
+    verified = verified.astype(object).where(verified.notna(), "").rename(columns={"accuracy": "watermark accuracy (%) [95% CI]"})
     cost = table[table["kind"].str.startswith("probe accuracy")].set_index("kind")
     cost_text = "No plain twin (same config without the watermark) in the config: cost not measured.\n"
     if "probe accuracy: plain twin" in cost.index:
@@ -211,7 +233,11 @@ def write_watermark(table: pd.DataFrame, csv_path, markdown_path, figure_path, t
     if len(stolen):
         stolen["watermark accuracy (%)"] = stolen["accuracy"] * 100
         stolen["queries"] = stolen["queries"].astype(int)
-        sns.lineplot(data=stolen, x="queries", y="watermark accuracy (%)", hue="suspect", markers=True, style="suspect", dashes=False, ax=ax)
+        for (suspect, group), colour in zip(stolen.groupby("suspect"), sns.color_palette("deep")):
+            group = group.sort_values("queries")
+            y = group["watermark accuracy (%)"]
+            ax.errorbar(group["queries"], y, yerr=[y - group["ci_low"] * 100, group["ci_high"] * 100 - y], label=suspect,
+                        color=colour, marker="o", capsize=3, linewidth=1.2, markersize=4)
         if style.get("log_x", True):
             ax.set_xscale("log")
         ticks = sorted(stolen["queries"].unique())

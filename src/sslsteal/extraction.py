@@ -38,7 +38,7 @@ def train_stolen(
     in_channels: int,
     image_size: int,
     with_head: bool,
-    epochs: int,
+    steps: int,
     batch_size: int,
     lr: float,
     weight_decay: float,
@@ -77,7 +77,8 @@ def train_stolen(
         modules,
         len(inputs),
         batch_loss,
-        epochs=epochs,
+        epochs=1,
+        steps=steps,
         batch_size=batch_size,
         lr=lr,
         weight_decay=weight_decay,
@@ -132,7 +133,7 @@ def steal(
     loss_options: dict,
     method_options: dict,
     backbone: dict,
-    epochs: int,
+    steps: int,
     batch_size: int,
     lr: float,
     weight_decay: float,
@@ -145,7 +146,9 @@ def steal(
     ``direct``, projections for ``head_access``, representations of augmented views for
     ``head_recreation`` (whose views are regenerated here from the seed and checked
     against the checksum of those the victim answered). Returns the stolen encoder, its
-    log, and the query accounting: distinct query images and API calls.
+    log, and the query accounting: distinct query images, API calls, the optimiser
+    steps and the SoftNN temperature used (``temperature_factor`` resolved against the
+    answers this budget bought).
     """
     from .queries import augmented_views, images_sha256
 
@@ -153,18 +156,20 @@ def steal(
         raise ValueError(f"unknown extraction method {method!r}; known: {', '.join(METHODS)}")
     meta = dump.meta
     common = dict(
-        loss=loss, loss_options=loss_options, backbone=backbone, in_channels=meta["victim_in_channels"],
-        image_size=meta["victim_image_size"], epochs=epochs, batch_size=batch_size, lr=lr,
+        backbone=backbone, in_channels=meta["victim_in_channels"],
+        image_size=meta["victim_image_size"], steps=steps, batch_size=batch_size, lr=lr,
         weight_decay=weight_decay, generator=generator, device=device, description=f"steal {method} {loss}",
     )
     if method == "direct":
-        stolen, history = train_stolen(pool_images[:budget], dump.representation[:budget], with_head=False, **common)
-        return stolen, history, {"queries": budget, "api_calls": budget}
+        options = resolve_temperature(loss_options, dump.representation[:budget])
+        stolen, history = train_stolen(pool_images[:budget], dump.representation[:budget], with_head=False, loss=loss, loss_options=options, **common)
+        return stolen, history, {"queries": budget, "api_calls": budget, "steps": steps, **options}
     if method == "head_access":
         if dump.projection is None:
             raise ValueError(f"the dump of victim {meta['victim']} holds no projections (the victim has no head)")
-        stolen, history = train_stolen(pool_images[:budget], dump.projection[:budget], with_head=True, **common)
-        return stolen, history, {"queries": budget, "api_calls": budget}
+        options = resolve_temperature(loss_options, dump.projection[:budget])
+        stolen, history = train_stolen(pool_images[:budget], dump.projection[:budget], with_head=True, loss=loss, loss_options=options, **common)
+        return stolen, history, {"queries": budget, "api_calls": budget, "steps": steps, **options}
 
     n_views = meta["n_views"]
     views = augmented_views(pool_images, n_views, method_options["view_seed"], method_options.get("augmentation", {}))
@@ -186,6 +191,28 @@ def steal(
     with torch.no_grad():
         targets = head(view_answers.reshape(-1, view_answers.shape[-1]))
     inputs = views[:, :budget].reshape(-1, *views.shape[2:])
-    stolen, history = train_stolen(inputs, targets, with_head=True, **common)
+    options = resolve_temperature(loss_options, targets)
+    stolen, history = train_stolen(inputs, targets, with_head=True, loss=loss, loss_options=options, **common)
     history = [{"phase": "recreate_head", **row} for row in head_history] + [{"phase": "steal", **row} for row in history]
-    return stolen, history, {"queries": budget, "api_calls": budget * n_views}
+    return stolen, history, {"queries": budget, "api_calls": budget * n_views, "steps": steps, **options}
+
+
+def median_squared_distance(answers: torch.Tensor, n: int = 1000) -> float:
+    """The median squared Euclidean distance between two of the first ``n`` answers
+    (pairs of distinct rows): the scale of the answers' neighbourhoods."""
+    x = answers.reshape(-1, answers.shape[-1])[:n].double()
+    distances = torch.cdist(x, x).pow(2)
+    pairs = distances[torch.triu_indices(len(x), len(x), offset=1).unbind()]
+    return pairs.median().item()
+
+
+def resolve_temperature(loss_options: dict, answers: torch.Tensor | None) -> dict:
+    """SoftNN's ``temperature_factor`` as an absolute temperature: factor x the median
+    pairwise squared distance of the answers (PAPER.md's T = 100 was set for CIFAR
+    ResNet representations; at another scale nearly every pair would get the same
+    weight, or none but the nearest)."""
+    if "temperature_factor" not in loss_options:
+        return dict(loss_options)
+    options = {k: v for k, v in loss_options.items() if k != "temperature_factor"}
+    options["temperature"] = loss_options["temperature_factor"] * median_squared_distance(answers)
+    return options

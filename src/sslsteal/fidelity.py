@@ -9,10 +9,16 @@ import torch.nn.functional as F
 
 
 def mean_cosine(stolen: torch.Tensor, victim: torch.Tensor) -> float:
-    """Mean over images of cos(f_s(x), f_v(x)); defined only when the dimensions match."""
+    """Mean over images of cos(f_s(x) - mean_s, f_v(x) - mean_v), each representation
+    centred by its own mean over the images; defined only when the dimensions match.
+
+    Centred, because post-ReLU features share a large positive mean: uncentred, two
+    unrelated encoders (a copy trained on uniform noise) score about 0.7."""
     if stolen.shape != victim.shape:
         raise ValueError(f"cosine needs equal shapes, got {tuple(stolen.shape)} and {tuple(victim.shape)}")
-    return F.cosine_similarity(stolen.double(), victim.double(), dim=1).mean().item()
+    stolen, victim = stolen.double(), victim.double()
+    stolen, victim = stolen - stolen.mean(0, keepdim=True), victim - victim.mean(0, keepdim=True)
+    return F.cosine_similarity(stolen, victim, dim=1).mean().item()
 
 
 def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -33,9 +39,11 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
     return (cross / norms).item() if norms > 0 else float("nan")
 
 
-def fidelity(stolen: torch.Tensor, victim: torch.Tensor) -> dict:
-    """Cosine (None when the widths differ) and linear CKA."""
+def fidelity(stolen: torch.Tensor, victim: torch.Tensor, cosine: bool = True) -> dict:
+    """Centred cosine (None when the widths differ or ``cosine`` is false: a copy
+    trained through a head matches the victim only up to a change of basis, which
+    cosine would punish and CKA does not) and linear CKA."""
     return {
-        "cosine": mean_cosine(stolen, victim) if stolen.shape == victim.shape else None,
+        "cosine": mean_cosine(stolen, victim) if cosine and stolen.shape == victim.shape else None,
         "cka": linear_cka(stolen, victim),
     }

@@ -13,7 +13,24 @@ import seaborn as sns  # noqa: E402
 
 from .io import atomic_path, read_json  # noqa: E402
 
-BASELINES = ("victim", "random_init", "raw_pixels")
+from .stats import (  # noqa: E402
+    accuracy_interval,
+    correct_matrix,
+    difference_interval,
+    floor_is_significant,
+    gain_recovered_interval,
+)
+
+# The encoders a victim's table holds besides its stolen copies, in display order.
+BASELINES = ("victim", "independent", "random_init", "raw_pixels", "own_ssl")
+# One cell: every seed of one encoder on one downstream task.
+CELL_KEYS = ["encoder", "victim", "defense", "method", "loss", "query_set", "budget"]
+# Recorded per seed and averaged over a cell's seeds.
+MEAN_COLUMNS = [
+    "cosine", "cka", "train_loss", "train_accuracy", "l2", "temperature", "steps",
+    "queries", "api_calls", "queries_sent", "flagged", "duplicates",
+    "detection_precision", "detection_recall", "detection_f1",
+]
 
 
 def collect(paths: list[str | Path]) -> pd.DataFrame:
@@ -24,41 +41,163 @@ def collect(paths: list[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def stolen_accuracy_table(probes: pd.DataFrame) -> pd.DataFrame:
-    """Victim, random-init and raw-pixel rows, then every stolen copy, each with its
-    accuracy, its ratio to the victim and the share of the victim's gain over random
-    init it recovers: (stolen - random) / (victim - random)."""
-    baseline = {}
-    for kind in BASELINES:
-        rows = probes[probes["encoder"] == kind]
-        if len(rows) != 1:
-            raise ValueError(f"expected exactly one {kind} probe, found {len(rows)}")
-        baseline[kind] = float(rows["accuracy"].iloc[0])
-    stolen = probes[probes["encoder"] == "stolen"].sort_values(["method", "loss", "query_set", "budget"])
-    table = pd.concat([probes[probes["encoder"] == k] for k in BASELINES] + [stolen], ignore_index=True)
-    table = table.reindex(columns=[c for c in COLUMNS if c not in ("ratio_to_victim", "gain_recovered")])
-    table["ratio_to_victim"] = table["accuracy"] / baseline["victim"]
-    gain = baseline["victim"] - baseline["random_init"]
-    table["gain_recovered"] = (table["accuracy"] - baseline["random_init"]) / gain if gain != 0 else float("nan")
-    for column in ("budget", "queries", "api_calls"):
-        table[column] = table[column].astype("Int64")
-    return table[COLUMNS]
+def _keyed(probes: pd.DataFrame) -> pd.DataFrame:
+    table = probes.copy()
+    for key in CELL_KEYS:
+        if key not in table:
+            table[key] = None
+    for key in CELL_KEYS:
+        if key == "budget":
+            table[key] = pd.to_numeric(table[key]).fillna(-1).astype(int)
+        else:
+            table[key] = table[key].fillna("").astype(str)
+    return table
 
 
-# Every stolen copy is one row; its query accounting (distinct images, API calls) and
-# fidelity to the victim (on the probe's held-out images) beside its accuracy.
+def summarise_cells(probes: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell (encoder, victim, defense, method, loss, query set, budget) from
+    the per-seed probe records: the mean accuracy over seeds and its 95% interval (a
+    two-level bootstrap over seeds and the probe's test images, ``stats``); the
+    difference from the victim with a paired interval (same seeds, same test images);
+    the share of the victim's gain over the best floor the cell recovers; and the means
+    of fidelity, training loss and accounting columns.
+
+    The floor of a cell is the best (highest mean accuracy at the cell's seeds) of
+    random init, raw pixels and the attacker's own SSL on the same query set and budget;
+    ``gain_recovered`` is "n/a" (NaN) where the victim is not significantly above it."""
+    table = _keyed(probes)
+    cells = {key: rows for key, rows in table.groupby(CELL_KEYS, sort=False)}
+    victims = {key[1]: rows for key, rows in cells.items() if key[0] == "victim" and key[2] == ""}
+    raw = [rows for key, rows in cells.items() if key[0] == "raw_pixels" and key[2] == ""]
+    summary = []
+    for key, rows in cells.items():
+        encoder, victim, defense, method, loss, query_set, budget = key
+        seeds = sorted(int(s) for s in rows["seed"])
+        correct = correct_matrix(rows, seeds)
+        interval = accuracy_interval(correct)
+        row = dict(zip(CELL_KEYS, key))
+        row.update(
+            seeds=" ".join(map(str, seeds)),
+            n_seeds=len(seeds),
+            n_test=int(rows["n_test"].iloc[0]),
+            accuracy=interval.estimate,
+            ci_low=interval.low,
+            ci_high=interval.high,
+        )
+        for column in MEAN_COLUMNS:
+            if column in rows and pd.to_numeric(rows[column], errors="coerce").notna().any():
+                row[column] = pd.to_numeric(rows[column], errors="coerce").mean()
+        reference = victims.get(victim)
+        if reference is not None and encoder != "victim" and set(seeds) <= set(reference["seed"].astype(int)):
+            victim_correct = correct_matrix(reference, seeds)
+            difference = difference_interval(correct, victim_correct)
+            row.update(
+                vs_victim=difference.estimate,
+                vs_victim_low=difference.low,
+                vs_victim_high=difference.high,
+                ratio_to_victim=interval.estimate / victim_correct.mean(),
+            )
+            if encoder in ("stolen", "own_ssl", "independent"):
+                floors = [cells.get(("random_init", victim, "", "", "", "", -1))]
+                floors += raw
+                if encoder != "own_ssl":
+                    floors.append(cells.get(("own_ssl", victim, "", "own_ssl", "", query_set, budget)))
+                floors = [f for f in floors if f is not None and set(seeds) <= set(f["seed"].astype(int))]
+                if floors:
+                    matrices = {f["encoder"].iloc[0]: correct_matrix(f, seeds) for f in floors}
+                    name, floor = max(matrices.items(), key=lambda item: item[1].mean())
+                    row["floor"] = name
+                    if floor_is_significant(victim_correct, floor):
+                        gain = gain_recovered_interval(correct, victim_correct, floor)
+                        row.update(gain_recovered=gain.estimate, gain_low=gain.low, gain_high=gain.high)
+        summary.append(row)
+    out = pd.DataFrame(summary)
+    for column in ("budget",):
+        out[column] = out[column].where(out[column] >= 0).astype("Int64")
+    return out.replace({"": None})
+
+
+def _order(table: pd.DataFrame) -> pd.DataFrame:
+    rank = {kind: i for i, kind in enumerate(BASELINES)}
+    keyed = table.assign(_rank=table["encoder"].map(lambda e: rank.get(e, len(rank))))
+    keyed = keyed.sort_values(["_rank", "method", "loss", "query_set", "budget"], na_position="first")
+    return keyed.drop(columns="_rank").reset_index(drop=True)
+
+
+# Every cell is one row: its accuracy with the 95% interval, the difference from the
+# victim with its paired interval, the gain recovered over the best floor, its query
+# accounting and optimisation, and its fidelity to the victim.
 COLUMNS = [
-    "encoder", "method", "loss", "query_set", "budget", "queries", "api_calls",
-    "accuracy", "ratio_to_victim", "gain_recovered", "cosine", "cka",
+    "encoder", "method", "loss", "query_set", "budget", "seeds", "queries", "api_calls", "steps",
+    "accuracy", "ci_low", "ci_high", "vs_victim", "vs_victim_low", "vs_victim_high", "ratio_to_victim",
+    "floor", "gain_recovered", "gain_low", "gain_high", "cosine", "cka", "train_loss", "train_accuracy", "l2",
 ]
 
 
+def stolen_accuracy_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """The victim, its baselines, then every stolen copy (summarised cells)."""
+    table = cells[cells["encoder"].isin([*BASELINES, "stolen"])]
+    if not (table["encoder"] == "victim").any():
+        raise ValueError("no victim probe among the cells")
+    table = _order(table).reindex(columns=COLUMNS)
+    for column in ("queries", "api_calls", "steps"):
+        table[column] = pd.to_numeric(table[column]).round().astype("Int64")
+    return table
+
+
+def _interval_text(estimate, low, high, scale: float = 100.0, digits: int = 1) -> str:
+    if estimate is None or pd.isna(estimate):
+        return "n/a"
+    if low is None or pd.isna(low):
+        return f"{estimate * scale:.{digits}f}"
+    return f"{estimate * scale:.{digits}f} [{low * scale:.{digits}f}, {high * scale:.{digits}f}]"
+
+
+def _shown(table: pd.DataFrame) -> pd.DataFrame:
+    """Accuracies in % with their 95% intervals, differences in points with their paired
+    intervals, gain recovered as a share ("n/a" where the victim is not significantly
+    above the floor), fidelity to 3 decimals."""
+    shown = pd.DataFrame(index=table.index)
+    for column in ("encoder", "method", "loss", "query_set", "budget", "seeds", "api_calls", "steps"):
+        if column in table:
+            shown[column] = table[column]
+    shown["accuracy (%) [95% CI]"] = [_interval_text(*v) for v in zip(table["accuracy"], table["ci_low"], table["ci_high"])]
+    if "vs_victim" in table:
+        shown["vs victim (points) [95% CI]"] = [
+            "" if pd.isna(e) else _interval_text(e, lo, hi) for e, lo, hi in zip(table["vs_victim"], table["vs_victim_low"], table["vs_victim_high"])
+        ]
+    if "gain_recovered" in table:
+        shown["gain recovered [95% CI]"] = [
+            "" if enc in ("victim", "random_init", "raw_pixels") else _interval_text(e, lo, hi, scale=1.0, digits=2)
+            for enc, e, lo, hi in zip(table["encoder"], table["gain_recovered"], table["gain_low"], table["gain_high"])
+        ]
+        shown["floor"] = table["floor"]
+    for column in ("cosine", "cka", "train_loss"):
+        if column in table:
+            shown[column] = pd.to_numeric(table[column]).round(3)
+    return shown.astype(object).where(shown.notna(), "")
+
+
+READING = (
+    "Accuracy: mean over seeds of the linear probe's top-1 accuracy, with a 95% interval "
+    "(two-level bootstrap over seeds and test images). vs victim: the difference from the "
+    "victim probed with the same seeds, with a paired 95% interval. Gain recovered: "
+    "(cell - floor) / (victim - floor), floor the best of random init, raw pixels and the "
+    "attacker's own SSL on the same queries; n/a where the victim is not significantly above "
+    "the floor. Cosine (centred; none for head approaches) and linear CKA: fidelity to the "
+    "victim on the probe's test images; random init and the independent twin give their "
+    "'not stolen' values."
+)
+
+
 def loss_by_budget(table: pd.DataFrame) -> pd.DataFrame:
-    """Stolen accuracy (%): one row per (method, loss, query set), budgets as columns."""
-    stolen = table[table["encoder"] == "stolen"]
-    pivot = stolen.pivot_table(index=["method", "loss", "query_set"], columns="budget", values="accuracy", aggfunc="first") * 100
+    """Stolen accuracy (%) with its interval: one row per (method, loss, query set),
+    budgets as columns."""
+    stolen = table[table["encoder"] == "stolen"].copy()
+    stolen["shown"] = [_interval_text(*v) for v in zip(stolen["accuracy"], stolen["ci_low"], stolen["ci_high"])]
+    pivot = stolen.pivot_table(index=["method", "loss", "query_set"], columns="budget", values="shown", aggfunc="first")
     pivot.columns = [f"{b} queries" for b in pivot.columns]
-    return pivot.round(1)
+    return pivot.fillna("")
 
 
 def method_comparison(table: pd.DataFrame, query_set: str, budget: int) -> pd.DataFrame:
@@ -67,26 +206,16 @@ def method_comparison(table: pd.DataFrame, query_set: str, budget: int) -> pd.Da
     stolen = table[(table["encoder"] == "stolen") & (table["query_set"] == query_set) & (table["budget"] == budget)]
     if stolen.empty:
         raise ValueError(f"no stolen copies at query set {query_set!r} and budget {budget}")
-    keep = ["method", "loss", "queries", "api_calls", "accuracy", "ratio_to_victim", "gain_recovered", "cosine", "cka"]
-    return stolen[keep].sort_values(["method", "loss"]).reset_index(drop=True)
-
-
-def _shown(table: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy in %, ratios and fidelity to 3 decimals, blanks for missing values."""
-    shown = table.copy()
-    shown["accuracy"] = (shown["accuracy"] * 100).round(1)
-    for column in ("ratio_to_victim", "gain_recovered", "cosine", "cka"):
-        if column in shown:
-            shown[column] = pd.to_numeric(shown[column]).round(3)
-    return shown.astype(object).where(shown.notna(), "").rename(columns={"accuracy": "accuracy (%)"})
+    keep = [c for c in COLUMNS if c not in ("encoder", "query_set", "budget")]
+    return stolen.reindex(columns=["encoder", *keep]).sort_values(["method", "loss"]).reset_index(drop=True)
 
 
 def write_table(table: pd.DataFrame, csv_path: str | Path, markdown_path: str | Path, title: str) -> None:
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
     text = (
-        f"# {title}\n\n## Every probe\n\n{_shown(table).to_markdown(index=False)}\n\n"
-        f"## Stolen accuracy (%), budget by budget\n\n{loss_by_budget(table).to_markdown()}\n"
+        f"# {title}\n\n{READING}\n\n## Every cell\n\n{_shown(table).to_markdown(index=False)}\n\n"
+        f"## Stolen accuracy (%) [95% CI], budget by budget\n\n{loss_by_budget(table).to_markdown()}\n"
     )
     with atomic_path(markdown_path) as tmp:
         tmp.write_text(text)
@@ -95,10 +224,11 @@ def write_table(table: pd.DataFrame, csv_path: str | Path, markdown_path: str | 
 def write_comparison(table: pd.DataFrame, csv_path: str | Path, markdown_path: str | Path, title: str) -> None:
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
-    accuracy = (table.pivot_table(index="loss", columns="method", values="accuracy", aggfunc="first") * 100).round(1)
+    shown = table.assign(shown=[_interval_text(*v) for v in zip(table["accuracy"], table["ci_low"], table["ci_high"])])
+    accuracy = shown.pivot_table(index="loss", columns="method", values="shown", aggfunc="first").fillna("")
     text = (
-        f"# {title}\n\n{_shown(table).to_markdown(index=False)}\n\n"
-        f"## Accuracy (%), loss x approach\n\n{accuracy.to_markdown()}\n"
+        f"# {title}\n\n{READING}\n\n{_shown(table).to_markdown(index=False)}\n\n"
+        f"## Accuracy (%) [95% CI], loss x approach\n\n{accuracy.to_markdown()}\n"
     )
     with atomic_path(markdown_path) as tmp:
         tmp.write_text(text)
@@ -106,21 +236,34 @@ def write_comparison(table: pd.DataFrame, csv_path: str | Path, markdown_path: s
 
 def accuracy_vs_queries(table: pd.DataFrame, path: str | Path, title: str, style: dict, query_set: str) -> None:
     """Stolen accuracy vs number of distinct queries from ``query_set``, one line per
-    (approach, loss): colour the loss, line style the approach; baselines as lines."""
+    (approach, loss) with 95% intervals as error bars; the attacker's own SSL as a
+    dashed line; victim, random init and raw pixels as horizontal bands (their
+    intervals)."""
     sns.set_theme(style=style.get("theme", "whitegrid"), context=style.get("context", "paper"))
     fig, ax = plt.subplots(figsize=tuple(style.get("size", (6.0, 3.6))))
-    stolen = table[(table["encoder"] == "stolen") & (table["query_set"] == query_set)].copy()
-    stolen["accuracy (%)"] = stolen["accuracy"] * 100
-    stolen["budget"] = stolen["budget"].astype(int)
-    sns.lineplot(data=stolen, x="budget", y="accuracy (%)", hue="loss", style="method", markers=True, ax=ax)
-    lines = {"victim": ("victim", "-", "black"), "random_init": ("random init", ":", "grey"), "raw_pixels": ("raw pixels", "--", "tab:brown")}
-    for kind, (label, linestyle, colour) in lines.items():
-        value = table.loc[table["encoder"] == kind, "accuracy"]
-        if len(value):
-            ax.axhline(float(value.iloc[0]) * 100, linestyle=linestyle, color=colour, label=label, linewidth=1.2)
+    lines = table[(table["encoder"].isin(["stolen", "own_ssl"])) & (table["query_set"] == query_set)].copy()
+    lines["budget"] = lines["budget"].astype(int)
+    palette = dict(zip(sorted(lines["loss"].fillna("own SSL").unique()), sns.color_palette("deep")))
+    markers = dict(zip(sorted(lines["method"].dropna().unique()), ["o", "s", "^", "D", "v"]))
+    for (method, loss), group in lines.groupby(["method", lines["loss"].fillna("own SSL")]):
+        group = group.sort_values("budget")
+        y = group["accuracy"] * 100
+        errors = [y - group["ci_low"] * 100, group["ci_high"] * 100 - y]
+        ax.errorbar(
+            group["budget"], y, yerr=errors, label=f"{method} {loss}" if method != "own_ssl" else "attacker's own SSL",
+            color=palette[loss], marker=markers.get(method, "o"), linestyle="--" if method == "own_ssl" else "-",
+            capsize=3, linewidth=1.2, markersize=4,
+        )
+    bands = {"victim": ("victim", "black"), "random_init": ("random init", "grey"), "raw_pixels": ("raw pixels", "tab:brown")}
+    for kind, (label, colour) in bands.items():
+        rows = table[(table["encoder"] == kind) & table["defense"].isna()] if "defense" in table else table[table["encoder"] == kind]
+        if len(rows):
+            row = rows.iloc[0]
+            ax.axhline(row["accuracy"] * 100, color=colour, linewidth=1.0, label=f"{label} (95% CI band)")
+            ax.axhspan(row["ci_low"] * 100, row["ci_high"] * 100, color=colour, alpha=0.15)
     if style.get("log_x", True):
         ax.set_xscale("log")
-    budgets = sorted(stolen["budget"].unique())
+    budgets = sorted(lines["budget"].unique())
     ax.set_xticks(budgets, [f"{b:,}" for b in budgets])
     ax.minorticks_off()
     ax.set_xlabel("number of queries (distinct images)")
@@ -135,38 +278,54 @@ def accuracy_vs_queries(table: pd.DataFrame, path: str | Path, title: str, style
 
 def victim_quality_table(probes: pd.DataFrame) -> pd.DataFrame:
     """One row per victim: its probe accuracy, the random-init floor of its
-    architecture, the raw-pixel probe, and the victim's margins over both."""
-    raw = probes.loc[probes["encoder"] == "raw_pixels", "accuracy"]
-    raw_accuracy = float(raw.iloc[0]) if len(raw) else float("nan")
+    architecture, the raw-pixel probe (each with its 95% interval over seeds and test
+    images) and the victim's margins over both with paired intervals."""
+    table = _keyed(probes)
+    raw_rows = table[table["encoder"] == "raw_pixels"]
     rows = []
-    for victim, group in probes[probes["encoder"].isin(["victim", "random_init"])].groupby("victim"):
-        accuracy = dict(zip(group["encoder"], group["accuracy"]))
-        rows.append(
-            {
-                "victim": victim,
-                "method": group["method"].dropna().iloc[0] if group["method"].notna().any() else "",
-                "downstream": group["downstream"].iloc[0],
-                "victim_accuracy": accuracy.get("victim", float("nan")),
-                "random_init_accuracy": accuracy.get("random_init", float("nan")),
-                "raw_pixels_accuracy": raw_accuracy,
-            }
-        )
-    table = pd.DataFrame(rows)
-    table["over_random_init"] = table["victim_accuracy"] - table["random_init_accuracy"]
-    table["over_raw_pixels"] = table["victim_accuracy"] - table["raw_pixels_accuracy"]
-    return table
+    for victim, group in table[table["encoder"] == "victim"].groupby("victim"):
+        seeds = sorted(int(s) for s in group["seed"])
+        mine = correct_matrix(group, seeds)
+        row = {"victim": victim, "downstream": group["downstream"].iloc[0], "seeds": " ".join(map(str, seeds))}
+        estimate = accuracy_interval(mine)
+        row.update(victim_accuracy=estimate.estimate, victim_low=estimate.low, victim_high=estimate.high)
+        references = {"random_init": table[(table["encoder"] == "random_init") & (table["victim"] == victim)], "raw_pixels": raw_rows}
+        for name, reference in references.items():
+            if reference.empty:
+                continue
+            theirs = correct_matrix(reference, seeds)
+            own = accuracy_interval(theirs)
+            difference = difference_interval(mine, theirs)
+            row.update(
+                {
+                    f"{name}_accuracy": own.estimate, f"{name}_low": own.low, f"{name}_high": own.high,
+                    f"over_{name}": difference.estimate, f"over_{name}_low": difference.low, f"over_{name}_high": difference.high,
+                    f"intervals_overlap_{name}": bool(own.high >= estimate.low and estimate.high >= own.low),
+                }
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def write_victim_quality(table: pd.DataFrame, csv_path: str | Path, markdown_path: str | Path) -> None:
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
-    shown = table.copy()
-    for column in shown.columns:
-        if column.endswith("accuracy") or column.startswith("over_"):
-            shown[column] = (shown[column] * 100).round(1)
-    shown = shown.rename(columns=lambda c: f"{c} (%)" if c.endswith("accuracy") else (f"{c} (points)" if c.startswith("over_") else c))
+    shown = pd.DataFrame({"victim": table["victim"], "seeds": table["seeds"]})
+    shown["victim (%) [95% CI]"] = [_interval_text(*v) for v in zip(table["victim_accuracy"], table["victim_low"], table["victim_high"])]
+    for name, label in (("random_init", "random init"), ("raw_pixels", "raw pixels")):
+        if f"{name}_accuracy" in table:
+            shown[f"{label} (%) [95% CI]"] = [_interval_text(*v) for v in zip(table[f"{name}_accuracy"], table[f"{name}_low"], table[f"{name}_high"])]
+            shown[f"over {label} (points) [paired 95% CI]"] = [
+                _interval_text(*v) for v in zip(table[f"over_{name}"], table[f"over_{name}_low"], table[f"over_{name}_high"])
+            ]
+            shown[f"intervals overlap ({label})"] = table[f"intervals_overlap_{name}"].map({True: "yes", False: "no"})
+    text = (
+        "# Victim quality (linear probe)\n\nMean over probe seeds; 95% intervals by a two-level bootstrap over "
+        "seeds and test images; margins with paired intervals (same seeds, same test images).\n\n"
+        f"{shown.to_markdown(index=False)}\n"
+    )
     with atomic_path(markdown_path) as tmp:
-        tmp.write_text(f"# Victim quality (linear probe)\n\n{shown.to_markdown(index=False)}\n")
+        tmp.write_text(text)
 
 
 def paper_comparison(entries: list[dict]) -> pd.DataFrame:
@@ -187,15 +346,27 @@ def paper_comparison(entries: list[dict]) -> pd.DataFrame:
             rows.append({**paper, "status": "not run (no such cell in this config)"})
             continue
         for run in entry["runs"]:
-            stolen, victim = read_json(run["stolen"]), read_json(run["victim_probe"])
+            stolen, victim = collect(run["stolen"]), collect(run["victim_probe"])
+            seeds = sorted(int(s) for s in stolen["seed"])
+            stolen_correct, victim_correct = correct_matrix(stolen, seeds), correct_matrix(victim, seeds)
+            ours_stolen, ours_victim = accuracy_interval(stolen_correct), accuracy_interval(victim_correct)
+            gap = difference_interval(stolen_correct, victim_correct)
             ours = {
                 "status": "run",
                 "our_victim": run["victim"],
                 "our_downstream": run["downstream"],
                 "our_query_set": run["query_set"],
-                "our_victim_accuracy": victim["accuracy"],
-                "our_stolen_accuracy": stolen["accuracy"],
-                "our_ratio": stolen["accuracy"] / victim["accuracy"],
+                "seeds": " ".join(map(str, seeds)),
+                "our_victim_accuracy": ours_victim.estimate,
+                "our_victim_low": ours_victim.low,
+                "our_victim_high": ours_victim.high,
+                "our_stolen_accuracy": ours_stolen.estimate,
+                "our_stolen_low": ours_stolen.low,
+                "our_stolen_high": ours_stolen.high,
+                "our_stolen_minus_victim": gap.estimate,
+                "our_stolen_minus_victim_low": gap.low,
+                "our_stolen_minus_victim_high": gap.high,
+                "our_ratio": ours_stolen.estimate / ours_victim.estimate,
             }
             ours["victim_difference"] = ours["our_victim_accuracy"] - paper["paper_victim_accuracy"]
             ours["stolen_difference"] = ours["our_stolen_accuracy"] - paper["paper_stolen_accuracy"]
@@ -204,9 +375,10 @@ def paper_comparison(entries: list[dict]) -> pd.DataFrame:
 
 
 PAPER_COLUMNS = [
-    "cell", "queries", "status", "our_victim", "our_downstream", "our_query_set",
-    "paper_victim_accuracy", "our_victim_accuracy", "victim_difference",
-    "paper_stolen_accuracy", "our_stolen_accuracy", "stolen_difference", "paper_ratio", "our_ratio",
+    "cell", "queries", "status", "our_victim", "our_downstream", "our_query_set", "seeds",
+    "paper_victim_accuracy", "our_victim_accuracy", "our_victim_low", "our_victim_high", "victim_difference",
+    "paper_stolen_accuracy", "our_stolen_accuracy", "our_stolen_low", "our_stolen_high", "stolen_difference",
+    "our_stolen_minus_victim", "our_stolen_minus_victim_low", "our_stolen_minus_victim_high", "paper_ratio", "our_ratio",
 ]
 
 
@@ -215,7 +387,7 @@ def write_paper_comparison(table: pd.DataFrame, csv_path: str | Path, markdown_p
         table.to_csv(tmp, index=False, float_format="%.4f")
     shown = table.copy()
     for column in shown.columns:
-        if column.endswith("accuracy") or column.endswith("difference"):
+        if column.endswith(("accuracy", "difference", "_low", "_high", "minus_victim")):
             shown[column] = (pd.to_numeric(shown[column]) * 100).round(1)
         elif column.endswith("ratio"):
             shown[column] = pd.to_numeric(shown[column]).round(3)
@@ -225,7 +397,8 @@ def write_paper_comparison(table: pd.DataFrame, csv_path: str | Path, markdown_p
         "# Our numbers next to the paper's\n\n"
         f"Source of the published numbers: {source}\n\n"
         "Accuracies are linear-probe top-1 (%); differences are ours minus the paper's, in points; "
-        "ratio = stolen / victim.\n\n"
+        "ratio = stolen / victim. Ours: mean over seeds, _low/_high the 95% interval (bootstrap over seeds "
+        "and test images); stolen minus victim with a paired interval.\n\n"
         f"{shown.to_markdown(index=False)}\n"
     )
     with atomic_path(markdown_path) as tmp:

@@ -32,6 +32,7 @@ def fit(
     save_state: Callable[[dict], None] | None = None,
     optimiser_name: str = "adam",
     momentum: float = 0.9,
+    steps: int | None = None,
 ) -> list[dict]:
     """Train ``modules`` with Adam (or SGD with momentum) and a cosine schedule; return
     the per-epoch log.
@@ -42,6 +43,10 @@ def fit(
     the generator's state, the log); passing that dict back as ``resume_from`` continues
     exactly where it stopped, so a resumed run ends with the same weights as an
     uninterrupted one.
+
+    ``steps``, when given, replaces ``epochs``: exactly that many optimiser steps (the
+    last epoch cut short), whatever the number of items and the batch size, so runs that
+    differ in those still get the same optimisation.
     """
     modules = list(modules)
     parameters = [p for m in modules for p in m.parameters()]
@@ -53,7 +58,10 @@ def fit(
         raise ValueError(f"unknown optimiser {optimiser_name!r}; known: adam, sgd")
     batch_size = min(batch_size, n_items)
     steps_per_epoch = n_items // batch_size if drop_last else -(-n_items // batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, epochs * steps_per_epoch))
+    if steps is not None:
+        epochs = -(-steps // steps_per_epoch)
+    total_steps = steps if steps is not None else epochs * steps_per_epoch
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, total_steps))
     history: list[dict] = []
     first_epoch = 0
     if resume_from is not None:
@@ -73,6 +81,8 @@ def fit(
         total, count = 0.0, 0
         bar = tqdm(range(steps_per_epoch), desc=f"{description} epoch {epoch + 1}/{epochs}", mininterval=5)
         for step in bar:
+            if epoch * steps_per_epoch + step >= total_steps:
+                break  # the configured number of steps ends inside this epoch
             indices = order[step * batch_size : (step + 1) * batch_size]
             loss = batch_loss(indices)
             if not torch.isfinite(loss):

@@ -94,8 +94,11 @@ def train_victim(
     device: torch.device = torch.device("cpu"),
     resume_from: dict | None = None,
     save_state: Callable[[dict], None] | None = None,
+    steps: int | None = None,
 ) -> tuple[nn.Module, dict[str, nn.Module], list[dict]]:
-    """Train an SSL encoder with ``method`` on uint8 ``images``; return (encoder, heads, log)."""
+    """Train an SSL encoder with ``method`` on uint8 ``images``; return (encoder, heads, log).
+    ``steps`` replaces the recipe's epochs with that many optimiser steps (the attacker's
+    own SSL baseline gets the extraction's steps)."""
     in_channels, image_size = images.shape[1], images.shape[-1]
     encoder = build_encoder(backbone, in_channels, image_size).to(device)
     heads = {k: h.to(device) for k, h in make_heads(method, encoder.representation_dim, recipe).items()}
@@ -130,6 +133,7 @@ def train_victim(
         save_state=save_state,
         optimiser_name=recipe.get("optimiser", "adam"),
         momentum=recipe.get("momentum", 0.9),
+        steps=steps,
     )
     return encoder, heads, history
 

@@ -1,0 +1,378 @@
+"""The paper's qualitative claims, each tested by paired bootstrap comparisons.
+
+``claims_table`` turns the probe records of one downstream task into one row per
+comparison (e.g. one stolen cell against its victim), with the effect in accuracy
+(as a fraction), its paired 95% bootstrap interval over seeds and test images
+(``sslsteal.stats``) and a verdict against a margin:
+
+- "holds": the interval lies above the margin;
+- "contradicted": it lies below;
+- "inconclusive": it contains the margin.
+
+Claims of the form "A is at least as good as B" are non-inferiority tests: effect
+A - B with margin -``margin`` (A may be up to ``margin`` worse). Claims of the form
+"A beats B" use margin 0.
+
+Each comparison uses the seeds common to both sides (sorted), so results are paired by
+(seed, test image); a comparison with no common seed is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .io import atomic_path
+from .stats import Interval, bootstrap, correct_matrix, verdict
+
+CLAIMS = {
+    "close_copy": "A stolen copy comes close to the victim with a fraction of its training set as queries.",
+    "more_queries": "More queries give a better copy.",
+    "in_distribution_queries": "In-distribution queries beat out-of-distribution and noise queries.",
+    "contrastive_losses": "Contrastive losses (InfoNCE, SoftNN) beat MSE and Wasserstein.",
+    "direct_vs_head": "Direct extraction matches or beats the head-based approaches.",
+    "api_beats_own_ssl": "Stealing through the API beats the attacker's own SSL on its query images.",
+}
+TABLE_COLUMNS = [
+    "claim", "statement", "victim", "comparison", "effect",
+    "ci_low", "ci_high", "margin", "n_seeds", "verdict",
+]
+CONTRASTIVE = ("infonce", "softnn")
+NON_CONTRASTIVE = ("mse", "wasserstein")
+HEAD_METHODS = ("head_access", "head_recreation")
+IN_DISTRIBUTION = "in_distribution"
+# Columns a probe record may lack (baselines have no method, raw pixels no victim, ...).
+OPTIONAL_COLUMNS = ("victim", "method", "loss", "query_set", "budget")
+STOLEN_KEY = ["victim", "method", "loss", "query_set", "budget"]
+
+
+# --- selecting cells ---------------------------------------------------------------------
+
+
+def _undefended(probes: pd.DataFrame) -> pd.DataFrame:
+    """The claims are about attacks on an undefended API; records probed through a
+    defense (non-empty ``defense``) would otherwise collide with the undefended cells."""
+    if "defense" not in probes:
+        return probes
+    return probes[probes["defense"].isna() | (probes["defense"] == "")]
+
+
+def _with_optional_columns(probes: pd.DataFrame) -> pd.DataFrame:
+    probes = probes.copy()
+    for column in OPTIONAL_COLUMNS:
+        if column not in probes:
+            probes[column] = np.nan
+    return probes
+
+
+def _stolen_cells(probes: pd.DataFrame) -> dict[tuple, pd.DataFrame]:
+    """Stolen probe records grouped by (victim, method, loss, query_set, budget)."""
+    stolen = probes[probes["encoder"] == "stolen"]
+    return {key: rows for key, rows in stolen.groupby(STOLEN_KEY, dropna=False)}
+
+
+def _victim_rows(probes: pd.DataFrame, victim: str) -> pd.DataFrame:
+    return probes[(probes["encoder"] == "victim") & (probes["victim"] == victim)]
+
+
+def _own_ssl_rows(probes: pd.DataFrame, victim: str, query_set: str, budget) -> pd.DataFrame:
+    """The attacker's own SSL encoder on the same query images and budget. It does not
+    depend on the victim, so records without a victim apply to every victim; records
+    naming this victim take precedence."""
+    own = probes[
+        (probes["encoder"] == "own_ssl") & (probes["query_set"] == query_set) & (probes["budget"] == budget)
+    ]
+    for_victim = own[own["victim"] == victim]
+    return for_victim if len(for_victim) else own[own["victim"].isna()]
+
+
+def _budget_text(budget) -> str:
+    return str(int(budget)) if pd.notna(budget) else "?"
+
+
+def _cell_text(method, loss, query_set, budget) -> str:
+    return f"{method}/{loss}/{query_set}/{_budget_text(budget)}"
+
+
+# --- one comparison ----------------------------------------------------------------------
+
+
+def _common_seeds(cells: Iterable[pd.DataFrame]) -> list[int]:
+    """Seeds present in every cell, sorted (the pairing across cells)."""
+    seed_sets = [set(int(seed) for seed in rows["seed"]) for rows in cells]
+    return sorted(set.intersection(*seed_sets)) if seed_sets else []
+
+
+def _compare_groups(
+    positive: list[pd.DataFrame], negative: list[pd.DataFrame], n_boot: int
+) -> Interval | None:
+    """Paired interval of mean accuracy over ``positive`` cells minus mean over ``negative``
+    cells, on the seeds common to all; None when they share no seed."""
+    seeds = _common_seeds(positive + negative)
+    if not seeds:
+        return None
+    arrays = {f"p{k}": correct_matrix(rows, seeds) for k, rows in enumerate(positive)}
+    arrays.update({f"n{k}": correct_matrix(rows, seeds) for k, rows in enumerate(negative)})
+
+    def mean_difference(acc: dict[str, np.ndarray]) -> np.ndarray:
+        plus = np.mean([acc[f"p{k}"] for k in range(len(positive))], axis=0)
+        minus = np.mean([acc[f"n{k}"] for k in range(len(negative))], axis=0)
+        return plus - minus
+
+    return bootstrap(arrays, mean_difference, n_boot=n_boot)
+
+
+def _row(claim: str, victim, comparison: str, interval: Interval, margin: float) -> dict:
+    return {
+        "claim": claim,
+        "statement": CLAIMS[claim],
+        "victim": victim,
+        "comparison": comparison,
+        "effect": interval.estimate,
+        "ci_low": interval.low,
+        "ci_high": interval.high,
+        "margin": margin,
+        "n_seeds": interval.n_seeds,
+        "verdict": verdict(interval, margin),
+    }
+
+
+def _comparison_row(claim, victim, comparison, positive, negative, margin, n_boot) -> list[dict]:
+    """A one-element list with the comparison's row, or empty if the sides share no seed."""
+    interval = _compare_groups(positive, negative, n_boot)
+    return [] if interval is None else [_row(claim, victim, comparison, interval, margin)]
+
+
+# --- the claims --------------------------------------------------------------------------
+
+
+def _close_copy(probes, cells, kinds, train_sizes, margin, n_boot) -> list[dict]:
+    """Stolen direct cells on in-distribution query sets, at each query set's largest
+    budget, against the victim: non-inferiority with margin -margin."""
+    rows = []
+    direct = {key: cell for key, cell in cells.items() if key[1] == "direct" and kinds.get(key[3]) == IN_DISTRIBUTION}
+    largest = {}
+    for victim, _, _, query_set, budget in direct:
+        largest[victim, query_set] = max(budget, largest.get((victim, query_set), budget))
+    for (victim, method, loss, query_set, budget), cell in direct.items():
+        if budget != largest[victim, query_set]:
+            continue
+        share = f" ({budget / train_sizes[victim]:.0%} of victim training set)" if victim in train_sizes else ""
+        text = f"{_cell_text(method, loss, query_set, budget)}{share} − victim"
+        rows += _comparison_row("close_copy", victim, text, [cell], [_victim_rows(probes, victim)], -margin, n_boot)
+    return rows
+
+
+def _more_queries(cells, n_boot) -> list[dict]:
+    """Largest minus smallest budget of each (victim, method, loss, query_set)."""
+    rows = []
+    by_setting: dict[tuple, dict] = {}
+    for (victim, method, loss, query_set, budget), cell in cells.items():
+        by_setting.setdefault((victim, method, loss, query_set), {})[budget] = cell
+    for (victim, method, loss, query_set), by_budget in by_setting.items():
+        if len(by_budget) < 2:
+            continue
+        low, high = min(by_budget), max(by_budget)
+        text = f"{method}/{loss}/{query_set}: {_budget_text(high)} − {_budget_text(low)} queries"
+        rows += _comparison_row("more_queries", victim, text, [by_budget[high]], [by_budget[low]], 0.0, n_boot)
+    return rows
+
+
+def _in_distribution_queries(cells, kinds, n_boot) -> list[dict]:
+    """Each in-distribution query set against each other-kind query set at the same
+    (victim, method, loss, budget); query sets of unknown kind are left out."""
+    rows = []
+    by_setting: dict[tuple, dict] = {}
+    for (victim, method, loss, query_set, budget), cell in cells.items():
+        by_setting.setdefault((victim, method, loss, budget), {})[query_set] = cell
+    for (victim, method, loss, budget), by_query in by_setting.items():
+        inside = [q for q in by_query if kinds.get(q) == IN_DISTRIBUTION]
+        outside = [q for q in by_query if kinds.get(q) not in (None, IN_DISTRIBUTION)]
+        for q_in in inside:
+            for q_out in outside:
+                text = f"{method}/{loss}/{_budget_text(budget)}: {q_in} − {q_out} ({kinds[q_out]})"
+                rows += _comparison_row(
+                    "in_distribution_queries", victim, text, [by_query[q_in]], [by_query[q_out]], 0.0, n_boot
+                )
+    return rows
+
+
+def _contrastive_losses(cells, n_boot) -> list[dict]:
+    """Mean of the contrastive-loss cells minus mean of the others, per
+    (victim, method, query_set, budget) having both kinds."""
+    rows = []
+    by_setting: dict[tuple, dict] = {}
+    for (victim, method, loss, query_set, budget), cell in cells.items():
+        by_setting.setdefault((victim, method, query_set, budget), {})[loss] = cell
+    for (victim, method, query_set, budget), by_loss in by_setting.items():
+        contrastive = sorted(loss for loss in by_loss if loss in CONTRASTIVE)
+        others = sorted(loss for loss in by_loss if loss in NON_CONTRASTIVE)
+        if not contrastive or not others:
+            continue
+        text = (
+            f"{method}/{query_set}/{_budget_text(budget)}: "
+            f"mean({', '.join(contrastive)}) − mean({', '.join(others)})"
+        )
+        positive = [by_loss[loss] for loss in contrastive]
+        negative = [by_loss[loss] for loss in others]
+        rows += _comparison_row("contrastive_losses", victim, text, positive, negative, 0.0, n_boot)
+    return rows
+
+
+def _direct_vs_head(cells, margin, n_boot) -> list[dict]:
+    """Direct minus each head-based approach at the same (victim, loss, query_set, budget):
+    non-inferiority with margin -margin."""
+    rows = []
+    by_setting: dict[tuple, dict] = {}
+    for (victim, method, loss, query_set, budget), cell in cells.items():
+        by_setting.setdefault((victim, loss, query_set, budget), {})[method] = cell
+    for (victim, loss, query_set, budget), by_method in by_setting.items():
+        if "direct" not in by_method:
+            continue
+        for head in (m for m in HEAD_METHODS if m in by_method):
+            text = f"{loss}/{query_set}/{_budget_text(budget)}: direct − {head}"
+            rows += _comparison_row(
+                "direct_vs_head", victim, text, [by_method["direct"]], [by_method[head]], -margin, n_boot
+            )
+    return rows
+
+
+def _api_beats_own_ssl(probes, cells, n_boot) -> list[dict]:
+    """Each stolen direct cell minus the attacker's own SSL on the same query set and budget."""
+    rows = []
+    for (victim, method, loss, query_set, budget), cell in cells.items():
+        if method != "direct":
+            continue
+        own = _own_ssl_rows(probes, victim, query_set, budget)
+        if len(own):
+            text = f"{_cell_text(method, loss, query_set, budget)} − own_ssl/{query_set}/{_budget_text(budget)}"
+            rows += _comparison_row("api_beats_own_ssl", victim, text, [cell], [own], 0.0, n_boot)
+    return rows
+
+
+def claims_table(
+    probes: pd.DataFrame,
+    query_set_kinds: dict[str, str],
+    victim_train_sizes: dict[str, int],
+    margin: float = 0.02,
+    n_boot: int = 2000,
+) -> pd.DataFrame:
+    """One row per comparison testing one of ``CLAIMS`` on one downstream task's probes.
+
+    ``probes``: one row per probe record (``encoder``, ``victim``, ``method``, ``loss``,
+    ``query_set``, ``budget``, ``seed``, ``n_test``, ``correct``); all of one downstream task.
+    Records with a ``defense`` are left out; encoders other than stolen, victim and
+    own_ssl are ignored.
+    ``query_set_kinds``: query set -> "in_distribution" | "out_of_distribution" | "noise".
+    ``victim_train_sizes``: victim -> training-set size (for the query fraction in text).
+    ``margin``: non-inferiority margin (accuracy as a fraction) for close_copy and
+    direct_vs_head. Effects and intervals are accuracy differences as fractions.
+    """
+    probes = _with_optional_columns(_undefended(probes))
+    cells = _stolen_cells(probes)
+    rows = (
+        _close_copy(probes, cells, query_set_kinds, victim_train_sizes, margin, n_boot)
+        + _more_queries(cells, n_boot)
+        + _in_distribution_queries(cells, query_set_kinds, n_boot)
+        + _contrastive_losses(cells, n_boot)
+        + _direct_vs_head(cells, margin, n_boot)
+        + _api_beats_own_ssl(probes, cells, n_boot)
+    )
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+# --- summary and output ------------------------------------------------------------------
+
+
+def _overall(verdicts: pd.Series) -> str:
+    """All hold -> holds; all contradicted -> contradicted; both present -> mixed;
+    otherwise inconclusive; no comparisons -> not tested."""
+    counts = verdicts.value_counts()
+    n_holds, n_contradicted = counts.get("holds", 0), counts.get("contradicted", 0)
+    if len(verdicts) == 0:
+        return "not tested"
+    if n_holds == len(verdicts):
+        return "holds"
+    if n_contradicted == len(verdicts):
+        return "contradicted"
+    if n_holds and n_contradicted:
+        return "mixed"
+    return "inconclusive"
+
+
+def summarise_claims(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim (all of ``CLAIMS``, in order): comparison and verdict counts, the
+    overall verdict, and the paper's statement. Claims without comparisons are "not tested"."""
+    rows = []
+    for claim, statement in CLAIMS.items():
+        verdicts = table.loc[table["claim"] == claim, "verdict"]
+        rows.append({
+            "claim": claim,
+            "n_comparisons": len(verdicts),
+            "n_holds": int((verdicts == "holds").sum()),
+            "n_contradicted": int((verdicts == "contradicted").sum()),
+            "n_inconclusive": int((verdicts == "inconclusive").sum()),
+            "overall": _overall(verdicts),
+            "statement": statement,
+        })
+    return pd.DataFrame(rows)
+
+
+def _points(value: float) -> str:
+    return "n/a" if pd.isna(value) else f"{100 * value:.1f}"
+
+
+def _markdown_table(frame: pd.DataFrame) -> list[str]:
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(str(value) for value in row) + " |" for row in frame.itertuples(index=False)]
+    return [header, rule, *body]
+
+
+def _readable_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The comparison table with effect and interval as "effect [low, high]" in points."""
+    readable = table[["claim", "victim", "comparison"]].copy()
+    readable["effect [95% CI] (points)"] = [
+        f"{_points(row.effect)} [{_points(row.ci_low)}, {_points(row.ci_high)}]" for row in table.itertuples()
+    ]
+    readable["margin (points)"] = [_points(value) for value in table["margin"]]
+    readable["seeds"] = table["n_seeds"].to_numpy()
+    readable["verdict"] = table["verdict"].to_numpy()
+    return readable
+
+
+def claims_markdown(table: pd.DataFrame, summary: pd.DataFrame) -> str:
+    lines = [
+        "# The paper's claims, tested",
+        "",
+        "Each row compares two probe results of one downstream task. Effects are accuracy "
+        "differences in points (percentage points), with paired 95% percentile bootstrap "
+        "intervals that resample seeds and test images together (both sides see the same "
+        "resampled seeds and images). A comparison *holds* when its interval lies above the "
+        "margin, is *contradicted* when it lies below, and is *inconclusive* otherwise. "
+        "Claims that A is at least as good as B use a negative margin (A may be up to that "
+        "much worse); claims that A beats B use margin 0.",
+        "",
+        "## Summary",
+        "",
+        *_markdown_table(summary),
+        "",
+        "## Comparisons",
+        "",
+        *_markdown_table(_readable_table(table)),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_claims(
+    table: pd.DataFrame, summary: pd.DataFrame, csv_path: str | os.PathLike, markdown_path: str | os.PathLike
+) -> None:
+    """Write the table as CSV (4 decimals) and table plus summary as Markdown, atomically."""
+    with atomic_path(csv_path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+    with atomic_path(markdown_path) as tmp:
+        tmp.write_text(claims_markdown(table, summary))

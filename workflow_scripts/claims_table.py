@@ -1,0 +1,21 @@
+"""The paper's claims, checked on the probe records. Snakemake rule: claims."""
+
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
+
+from sslsteal.claims import claims_table, summarise_claims, write_claims
+from sslsteal.runtime import logged_to
+from sslsteal.tables import collect
+
+with logged_to(snakemake.log[0]) as log:
+    probes = collect(list(snakemake.input))
+    table = claims_table(
+        probes,
+        query_set_kinds=snakemake.params.query_set_kinds,
+        victim_train_sizes=snakemake.params.victim_train_sizes,
+        margin=snakemake.params.margin,
+    )
+    summary = summarise_claims(table)
+    write_claims(table, summary, snakemake.output.csv, snakemake.output.markdown)
+    log.info("%d comparisons: %s", len(table), table["verdict"].value_counts().to_dict() if len(table) else {})

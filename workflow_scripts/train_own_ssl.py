@@ -1,0 +1,68 @@
+"""The attacker's own SSL, no API: the victim's method and recipe on exactly the first
+``budget`` images of the query set, for the extraction's number of optimiser steps.
+Snakemake rule: train_own_ssl."""
+
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
+
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from sslsteal.backbones import save_encoder
+from sslsteal.dumps import read_dump
+from sslsteal.io import atomic_path
+from sslsteal.queries import images_sha256, query_pool
+from sslsteal.runtime import configure_torch, logged_to, seed_everything
+from sslsteal.victim import train_victim
+
+with logged_to(snakemake.log[0]) as log:
+    wc = snakemake.wildcards
+    budget, seed = int(wc.budget), int(wc.seed)
+    victim = snakemake.params.victim
+    device = configure_torch(snakemake.threads, snakemake.params.precision, snakemake.config.get("device", "auto"))
+    generator = seed_everything(seed)
+    # The API's input format and the checksum of the queries, nothing it answered.
+    meta = read_dump(
+        snakemake.input.dump,
+        expect={"victim": wc.victim, "query_set": wc.query_set, "victim_config_hash": snakemake.params.victim_hash},
+    ).meta
+    size, channels = meta["victim_image_size"], meta["victim_in_channels"]
+    dataset = snakemake.input.get("dataset")
+    pool, _ = query_pool(snakemake.params.query_set, Path(dataset).parent if dataset else None, (channels, size, size))
+    if images_sha256(pool) != meta["queries_sha256"]:
+        raise ValueError(f"the query images differ from those answered in {snakemake.input.dump}; rebuild the dump")
+    if budget > len(pool):
+        raise ValueError(f"budget {budget} exceeds the {len(pool)} images of query set {wc.query_set}")
+    from sslsteal.data import model_input
+
+    images = pool[:budget]
+    if images.shape[-1] != size:
+        # Out-of-distribution pools are resized to the victim's input, as the API would.
+        images = (model_input(images, size).mul(0.5).add(0.5).clamp(0, 1) * 255).round().to(pool.dtype)
+    started = time.perf_counter()
+    encoder, _, history = train_victim(
+        victim["method"], images, victim["backbone"], victim["recipe"], generator, device, steps=snakemake.params.steps
+    )
+    save_encoder(
+        snakemake.output.encoder,
+        encoder.cpu(),
+        victim["backbone"],
+        channels,
+        size,
+        victim=wc.victim,
+        method=victim["method"],
+        query_set=wc.query_set,
+        budget=budget,
+        queries=0,
+        api_calls=0,
+        steps=snakemake.params.steps,
+        final_loss=history[-1]["loss"],
+        seed=seed,
+        victim_config_hash=snakemake.params.victim_hash,
+    )
+    with atomic_path(snakemake.output.train_log) as tmp:
+        pd.DataFrame(history).to_csv(tmp, sep="\t", index=False)
+    log.info("own SSL (%s) on %d query images, %d steps, in %.1fs", victim["method"], budget, snakemake.params.steps, time.perf_counter() - started)
