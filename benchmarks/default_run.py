@@ -86,8 +86,8 @@ def print_tables() -> None:
         best = stolen.loc[stolen[stolen["budget"] == stolen["budget"].max()]["accuracy"].idxmax()]
         print(
             f"best stolen at {int(best['budget'])} queries: {best['method']} {best['loss']} ({best['query_set']}) "
-            f"{best['accuracy'] * 100:.1f}% = {best['ratio_to_victim']:.3f} of the victim, "
-            f"{best['gain_recovered']:.2f} of its gain over random init"
+            f"{best['accuracy'] * 100:.1f}% [{best['ci_low'] * 100:.1f}, {best['ci_high'] * 100:.1f}], "
+            f"{best['vs_victim'] * 100:+.1f} points from the victim [{best['vs_victim_low'] * 100:.1f}, {best['vs_victim_high'] * 100:.1f}]"
         )
         comparison = csv.with_name("method_comparison.csv")
         if comparison.exists():
@@ -121,6 +121,9 @@ def main() -> None:
     seconds, jobs = dry_run()
     print(f"snakemake -n paper_figures right after: {jobs} jobs, {seconds:.1f} s")
     print_tables()
+    claims = ROOT / "paper_figures" / "claims.md"
+    if claims.exists():
+        print(f"\n{claims.relative_to(ROOT)}\n{claims.read_text()}")
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def bare_epochs(images: torch.Tensor, answers: torch.Tensor, epochs: int, requer
 def ours(images: torch.Tensor, answers: torch.Tensor, epochs: int) -> float:
     _, history = train_stolen(
         images, answers, loss="mse", loss_options={}, backbone=BACKBONE, in_channels=1, image_size=28,
-        with_head=False, epochs=epochs + 1, batch_size=BATCH, lr=1e-3, weight_decay=0.0,
+        with_head=False, steps=(epochs + 1) * (len(images) // BATCH), batch_size=BATCH, lr=1e-3, weight_decay=0.0,
         generator=seed_everything(0),
     )
     return sum(row["seconds"] for row in history[1:]) / epochs

@@ -123,10 +123,11 @@ for vid, victim in config["victims"].items():
         n = SPLITS[(qs["dataset"], qs["split"])] - qs.get("exclude_last", 0)
         stages["dumps (victim answers)"] += n * (1 + views) * forward
         total += n * (1 + views) * forward
-    for method, _, _, budget in cells:
-        calls = budget * (config["extraction"]["head_recreation"]["n_views"] if method == "head_recreation" else 1)
-        stages["extraction"] += config["extraction"]["epochs"] * calls * train
-        total += config["extraction"]["epochs"] * calls * train
+    for method, loss, _, budget in cells:
+        # A fixed number of optimiser steps per cell, each one batch of the loss's size.
+        images = config["extraction"]["steps"] * config["extraction"]["loss_options"][loss]["batch_size"]
+        stages["extraction"] += images * train
+        total += images * train
     # Probes: the victim, its random init and every stolen copy encode each downstream set.
     for downstream in config["probe"]["downstream"].values():
         n = SPLITS[(downstream["dataset"], "train")] + (downstream.get("test_last") or SPLITS[(downstream["dataset"], "test")])

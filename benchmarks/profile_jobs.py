@@ -1,6 +1,6 @@
 """cProfile of the work of the default run's two most common jobs, in one process: an
 extraction (one epoch, direct, MSE, 9,000 queries, answers computed as the dump job
-would) and a probe (20,000 train and 1,000 test representations, 30 epochs). Prints
+would) and a probe (20,000 train and 1,000 test representations, L-BFGS over the L2 grid). Prints
 the functions with the most time of their own. Needs the default run's SimCLR victim
 and the prepared Fashion-MNIST (run the default workflow first).
 
@@ -32,14 +32,14 @@ def extraction_and_probe() -> None:
     answers = representations(victim, test_images[:9000])
     train_stolen(
         test_images[:9000], answers, loss="mse", loss_options={}, backbone={"name": "small_cnn", "widths": [16, 64, 128, 256]},
-        in_channels=1, image_size=28, with_head=False, epochs=1, batch_size=64, lr=1e-3, weight_decay=0.0,
+        in_channels=1, image_size=28, with_head=False, steps=9000 // 64, batch_size=64, lr=1e-3, weight_decay=0.0,
         generator=seed_everything(0),
     )
     train_images, train_labels = load_split(data, "train")
     keep = subset(len(train_images), 20000, 0)
     linear_probe(
         representations(victim, train_images[keep]), train_labels[keep], representations(victim, test_images[-1000:]),
-        test_labels[-1000:], epochs=30, batch_size=256, lr=1e-3, weight_decay=1e-4, generator=seed_everything(0),
+        test_labels[-1000:], seed=0,
     )
 
 

@@ -517,7 +517,8 @@ def stolen_probes(victim, downstream):
 
 def baseline_probes(victim, downstream):
     """The probes that give a victim's table its meaning, at every seed its cells use:
-    the victim, random init, raw pixels, the attacker's own SSL and the independent twin."""
+    the victim, random init, raw pixels, the attacker's own SSL and the independent twin.
+    """
     seeds = checks.probe_seeds(config, victim)
     paths = []
     for seed in seeds:
@@ -527,7 +528,9 @@ def baseline_probes(victim, downstream):
             f"results/probes/{downstream}/raw_pixels/seed{seed}.json",
         ]
         if victim in checks.independent_victims(config):
-            paths.append(f"results/probes/{downstream}/independent/{victim}/seed{seed}.json")
+            paths.append(
+                f"results/probes/{downstream}/independent/{victim}/seed{seed}.json"
+            )
     paths += [
         f"results/probes/{downstream}/own_ssl/{victim}/{query_set}/{budget}/seed{seed}.json"
         for query_set, budget, seed in checks.own_ssl_cells(config, victim)
@@ -622,7 +625,9 @@ def defense_names(kind):
 
 
 def attack_cell_path(attack):
-    return "{method}/{loss}/{query_set}/{budget}/seed{seed}".format(**attack, seed=SEED0)
+    return "{method}/{loss}/{query_set}/{budget}/seed{seed}".format(
+        **attack, seed=SEED0
+    )
 
 
 def defense_probes(victim, downstream, kind):
@@ -700,7 +705,9 @@ def plain_twin_probe(wildcards):
     """The probe of the watermarked victim's plain twin (none without a twin)."""
     twin = plain_twin(wildcards.victim)
     downstream = config["paper_figures"]["downstream"]
-    return [f"results/probes/{downstream}/victim/{twin}/seed{SEED0}.json"] if twin else []
+    return (
+        [f"results/probes/{downstream}/victim/{twin}/seed{SEED0}.json"] if twin else []
+    )
 
 
 def defense_outputs(downstream):

@@ -22,19 +22,51 @@ def meta(**extra):
     return {"victim": "v", "query_set": "q", "n": 48, "dim": 16, "victim_in_channels": 1, "victim_image_size": 12, **extra}
 
 
-def run(method, dump, budget=32, loss="mse"):
+def run(method, dump, budget=32, loss="mse", steps=6, loss_options=None):
     configure_torch(1)
     return steal(
-        method, pool(), dump, budget, loss=loss, loss_options={}, method_options=VIEWS, backbone=BACKBONE,
-        epochs=3, batch_size=16, lr=0.01, weight_decay=0.0, generator=seed_everything(0),
+        method, pool(), dump, budget, loss=loss, loss_options=loss_options or {}, method_options=VIEWS, backbone=BACKBONE,
+        steps=steps, batch_size=16, lr=0.01, weight_decay=0.0, generator=seed_everything(0),
     )
 
 
 def test_direct_counts_one_call_per_image():
     dump = Dump(torch.rand(48, 16), None, meta())
     stolen, history, accounting = run("direct", dump)
-    assert accounting == {"queries": 32, "api_calls": 32} and stolen.representation_dim == 16
+    assert accounting == {"queries": 32, "api_calls": 32, "steps": 6} and stolen.representation_dim == 16
     assert history[-1]["loss"] < history[0]["loss"]
+
+
+def test_steps_do_not_depend_on_budget_or_batch_size():
+    """Every cell gets the configured optimiser steps: 6 steps are 3 epochs of 32
+    queries (2 batches of 16) but under one epoch of 48 (3 batches)."""
+    dump = Dump(torch.rand(48, 16), None, meta())
+    _, small, _ = run("direct", dump, budget=32)
+    _, large, _ = run("direct", dump, budget=48)
+    assert len(small) == 3 and len(large) == 2
+
+
+def test_a_budget_never_reads_answers_beyond_it():
+    """A budget-B copy is the same when the answers beyond B are NaN: it cannot have
+    used them (nor their images: the attacker did not pay for them)."""
+    answers = torch.rand(48, 16)
+    poisoned = answers.clone()
+    poisoned[32:] = float("nan")
+    first, _, _ = run("direct", Dump(answers, None, meta()), loss="softnn", loss_options={"temperature_factor": 1.0})
+    second, _, _ = run("direct", Dump(poisoned, None, meta()), loss="softnn", loss_options={"temperature_factor": 1.0})
+    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_softnn_temperature_factor_scales_with_the_answers():
+    from sslsteal.extraction import median_squared_distance, resolve_temperature
+
+    answers = torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]])
+    # Squared distances 9, 16, 25: median 16.
+    assert median_squared_distance(answers) == 16.0
+    assert resolve_temperature({"temperature_factor": 0.5}, answers) == {"temperature": 8.0}
+    assert resolve_temperature({"temperature": 100.0}, answers) == {"temperature": 100.0}
+    assert resolve_temperature({"temperature_factor": 0.5}, 10 * answers)["temperature"] == 800.0
 
 
 def test_head_access_trains_a_head_on_projections_and_returns_the_encoder():
@@ -51,8 +83,9 @@ def test_head_recreation_counts_every_view_and_checks_the_views():
     views = augmented_views(pool(), 2, VIEWS["view_seed"], VIEWS["augmentation"])
     dump = Dump(torch.rand(2, 48, 16), None, meta(n_views=2, views_sha256=images_sha256(views)))
     stolen, history, accounting = run("head_recreation", dump)
-    assert accounting == {"queries": 32, "api_calls": 64}
-    assert [row["phase"] for row in history] == ["recreate_head"] * 3 + ["steal"] * 3
+    assert accounting == {"queries": 32, "api_calls": 64, "steps": 6}
+    # 64 views in batches of 16: the 6 steps end in the second epoch.
+    assert [row["phase"] for row in history] == ["recreate_head"] * 3 + ["steal"] * 2
     assert stolen(torch.zeros(2, 1, 12, 12)).shape == (2, 16)
     wrong = Dump(dump.representation, None, meta(n_views=2, views_sha256="0" * 64))
     with pytest.raises(ValueError, match="views regenerated"):

@@ -90,6 +90,7 @@ def expected_jobs(config: dict) -> dict[str, int]:
         "method_comparison_table": per_victim_and_downstream,
         "victim_quality_table": len(downstreams),
         "paper_comparison": 1,
+        "claims": 1,
         "paper_figures": 1,
     }
 
@@ -112,8 +113,10 @@ def test_paper_config_dry_run_schedules_the_grid(tmp_path):
     assert {loss: (o["lr"], o["batch_size"]) for loss, o in options.items()} == {
         "mse": (1e-3, 64), "infonce": (3e-4, 256), "softnn": (1e-3, 256), "wasserstein": (1e-3, 64)
     }
-    assert config["extraction"]["epochs"] == 100
-    assert (config["probe"]["epochs"], config["probe"]["batch_size"], config["probe"]["weight_decay"]) == (100, 256, 8e-4)
+    # Our choice, documented in the file: a fixed number of steps (100 epochs of 9,000
+    # queries at batch 256) and the converged L-BFGS probe.
+    assert config["extraction"]["steps"] == 3516
+    assert config["seeds"] == [0] and all(d.get("test_last") in (None, 1000) for d in config["probe"]["downstream"].values())
     assert config["query_sets"]["cifar10_test"] == {"dataset": "cifar10", "split": "test", "exclude_last": 1000}
     # The placeholders were only looked at: nothing was prepared or written.
     assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
@@ -160,11 +163,17 @@ def test_published_numbers_are_papers():
 
 
 def test_paper_comparison_table(tmp_path):
-    stolen, victim = tmp_path / "stolen.json", tmp_path / "victim.json"
-    stolen.write_text(json.dumps({"accuracy": 0.75}))
-    victim.write_text(json.dumps({"accuracy": 0.80}))
+    from sslsteal.probe import encode_correct
+
+    def record(path, accuracy, seed):
+        # 1,000 test images, the first accuracy x 1,000 right.
+        correct = [i < accuracy * 1000 for i in range(1000)]
+        path.write_text(json.dumps({"accuracy": accuracy, "seed": seed, "n_test": 1000, "correct": encode_correct(correct)}))
+        return str(path)
+
     run = {"victim": "simclr_cifar10", "downstream": "cifar10", "query_set": "cifar10_test",
-           "stolen": str(stolen), "victim_probe": str(victim)}
+           "stolen": [record(tmp_path / "stolen0.json", 0.75, 0), record(tmp_path / "stolen1.json", 0.75, 1)],
+           "victim_probe": [record(tmp_path / "victim0.json", 0.80, 0), record(tmp_path / "victim1.json", 0.80, 1)]}
     imagenet, cifar = PUBLISHED["cells"]
     table = paper_comparison([{"published": imagenet, "runs": []}, {"published": cifar, "runs": [run]}])
     assert list(table["status"]) == ["not run (no such cell in this config)", "run"]
@@ -173,6 +182,10 @@ def test_paper_comparison_table(tmp_path):
     assert row["victim_difference"] == pytest.approx(0.80 - 0.790)
     assert row["our_ratio"] == pytest.approx(0.75 / 0.80) and row["paper_ratio"] == pytest.approx(0.769 / 0.790)
     assert table.iloc[0][["our_stolen_accuracy", "our_victim_accuracy"]].isna().all()
+    # The paired difference: the stolen copy gets a subset of the victim's images right.
+    assert row["our_stolen_minus_victim"] == pytest.approx(-0.05)
+    assert row["our_stolen_minus_victim_low"] < -0.05 < row["our_stolen_minus_victim_high"] < 0
+    assert row["our_stolen_low"] < 0.75 < row["our_stolen_high"] and row["seeds"] == "0 1"
     write_paper_comparison(table, tmp_path / "t.csv", tmp_path / "t.md", PUBLISHED["source"])
     markdown = (tmp_path / "t.md").read_text()
     assert re.search(r"\| +-1\.9 \|", markdown) and "not run" in markdown and "2205.07890" in markdown

@@ -45,7 +45,7 @@ def test_direct_extraction_reduces_the_loss():
     answers = torch.rand(64, 16)
     _, history = train_stolen(
         query, answers, loss="mse", loss_options={}, backbone=BACKBONE, in_channels=1, image_size=12,
-        with_head=False, epochs=5, batch_size=16, lr=0.01, weight_decay=0.0, generator=seed_everything(0),
+        with_head=False, steps=20, batch_size=16, lr=0.01, weight_decay=0.0, generator=seed_everything(0),
     )
     assert history[-1]["loss"] < history[0]["loss"]
 
@@ -56,7 +56,7 @@ def test_direct_extraction_refuses_a_width_mismatch():
     with pytest.raises(ValueError, match="match the victim's answers"):
         train_stolen(
             images(8), torch.rand(8, 32), loss="mse", loss_options={}, backbone=BACKBONE, in_channels=1,
-            image_size=12, with_head=False, epochs=1, batch_size=4, lr=0.01, weight_decay=0.0,
+            image_size=12, with_head=False, steps=1, batch_size=4, lr=0.01, weight_decay=0.0,
             generator=seed_everything(0),
         )
 

@@ -18,6 +18,9 @@ from sslsteal.probe import linear_probe, per_class_subset, raw_pixels, represent
 from sslsteal.runtime import configure_torch, device_stats, logged_to, seed_everything
 from sslsteal.victim import victim_projector
 
+# Random-init encoders draw their weights from seed offset + probe seed.
+RANDOM_INIT_SEED_OFFSET = 1_000_003
+
 with logged_to(snakemake.log[0]) as log:
     started = time.perf_counter()
     kind = snakemake.params.encoder_kind
@@ -46,6 +49,9 @@ with logged_to(snakemake.log[0]) as log:
         record["victim"] = snakemake.wildcards.victim
         if kind == "random_init":
             size = snakemake.params.image_size or train_images.shape[-1]
+            # Weights from a seed no victim uses: at the victims' seed this would be the
+            # victim's own initial weights, which its features still resemble.
+            torch.manual_seed(RANDOM_INIT_SEED_OFFSET + seed)
             encoder = build_encoder(snakemake.params.backbone, train_images.shape[1], size)
         else:
             # The victim's (or its independent twin's) config hash, or a copy's record
