@@ -137,7 +137,8 @@ def test_every_output_exists_and_is_well_formed(tiny_run):
     assert (direct["api_calls"] == direct["queries"]).all()
     comparison = pd.read_csv(w / f"paper_figures/{VICTIM}/{DOWNSTREAM}/method_comparison.csv")
     assert set(comparison["method"]) == {"direct", "head_access", "head_recreation"}
-    assert (comparison[["cosine", "cka"]].notna()).all().all() and len(comparison) == 4 + 2 + 2
+    assert comparison["cka"].notna().all() and len(comparison) == 4 + 2 + 2
+    assert comparison.loc[comparison["method"] == "direct", "cosine"].notna().all()
     for victim in VICTIMS[1:]:  # the head and out-of-distribution blocks attack the SimCLR victim only
         other = pd.read_csv(w / f"paper_figures/{victim}/{DOWNSTREAM}/stolen_accuracy.csv")
         assert len(other) == 3 + len(VICTIM_LOSSES[victim]) * len(BUDGETS)
