@@ -158,8 +158,8 @@ rule claims:
     resources:
         **RESOURCES["light"],
     params:
-        query_set_kinds=query_set_kinds(),
-        victim_train_sizes=victim_train_sizes(),
+        query_set_kinds=canonical(query_set_kinds()),
+        victim_train_sizes=canonical(victim_train_sizes()),
         margin=config["paper_figures"]["claims"]["margin"],
     script:
         "../workflow_scripts/claims_table.py"

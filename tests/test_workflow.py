@@ -307,7 +307,7 @@ def add_unreachable_dataset(c):
 
 # (edit, the key the error names, what it says is allowed or wrong)
 BAD_CONFIGS = {
-    "unknown key": (lambda c: c.update(unknown_key=1), "(top level)", "allowed keys: ['data_root'"),
+    "unknown key": (lambda c: c.update(unknown_key=1), "(top level)", "allowed keys: ['baselines', 'data_root'"),
     "wrong type": (lambda c: c["extraction"].update(steps="ten"), "extraction.steps", "is not of type 'integer'"),
     # The probe would be tested on images it was trained on.
     "probe train and test splits overlap": (

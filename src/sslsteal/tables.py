@@ -160,7 +160,7 @@ def stolen_accuracy_table(cells: pd.DataFrame) -> pd.DataFrame:
     if not (table["encoder"] == "victim").any():
         raise ValueError("no victim probe among the cells")
     table = _order(table).reindex(columns=COLUMNS)
-    for column in ("queries", "api_calls", "steps"):
+    for column in ("budget", "queries", "api_calls", "steps"):
         table[column] = pd.to_numeric(table[column]).round().astype("Int64")
     return table
 
@@ -218,8 +218,8 @@ def loss_by_budget(table: pd.DataFrame) -> pd.DataFrame:
     stolen = table[table["encoder"] == "stolen"].copy()
     stolen["shown"] = [_interval_text(*v) for v in zip(stolen["accuracy"], stolen["ci_low"], stolen["ci_high"])]
     pivot = stolen.pivot_table(index=["method", "loss", "query_set"], columns="budget", values="shown", aggfunc="first")
-    pivot.columns = [f"{b} queries" for b in pivot.columns]
-    return pivot.fillna("")
+    pivot.columns = [f"{int(b)} queries" for b in pivot.columns]
+    return pivot.fillna("").reset_index()
 
 
 def method_comparison(table: pd.DataFrame, query_set: str, budget: int) -> pd.DataFrame:
@@ -237,7 +237,7 @@ def write_table(table: pd.DataFrame, csv_path: str | Path, markdown_path: str | 
         table.to_csv(tmp, index=False, float_format="%.4f")
     text = (
         f"# {title}\n\n{READING}\n\n## Every cell\n\n{_shown(table).to_markdown(index=False)}\n\n"
-        f"## Stolen accuracy (%) [95% CI], budget by budget\n\n{loss_by_budget(table).to_markdown()}\n"
+        f"## Stolen accuracy (%) [95% CI], budget by budget\n\n{loss_by_budget(table).to_markdown(index=False)}\n"
     )
     with atomic_path(markdown_path) as tmp:
         tmp.write_text(text)
