@@ -447,8 +447,8 @@ PRECISION = config.get("precision", "fp32")
 # ---------------------------------------------------------------- resources
 # GPUs each encoder job (training, dumps, extraction, probes) requests. Off by default:
 # profiles/default caps local runs at gpu=1, so requesting a GPU on a CPU-only machine
-# would run these jobs one at a time (on 2 cores the default run's 3,193 job-seconds
-# of encoder work, now spread over 2 cores in 27 min, would take 53 min or more).
+# would run these jobs one at a time (on 2 cores the default run's 2,706 job-seconds
+# of encoder work, spread over 2 cores in 23 min, would take 45 min or more).
 # profiles/slurm requests GPUs per rule itself (set-resources), whatever this says.
 ENCODER_GPUS = 1 if config["gpu"] else 0
 # Walltime (minutes) and memory (MB) per job: the defaults for the default config,
