@@ -110,6 +110,7 @@ def one_cell_config(path: Path) -> Path:
     config = yaml.safe_load(TINY.read_text())
     config["victims"] = {VICTIM: config["victims"][VICTIM]}
     config["defenses"] = {}  # tested locally (tests/test_workflow.py); here: one chain
+    config["baselines"] = {}  # likewise
     method, loss, query_set, budget = CELL.split("/")
     config["extraction"]["grid"] = [
         {"methods": [method], "losses": [loss], "query_sets": [query_set], "budgets": [int(budget)]}
@@ -165,9 +166,9 @@ def test_paper_figures_through_sbatch(local_slurm, tmp_path):
     assert result.returncode == 0, f"rc={result.returncode} after {seconds:.0f} s\n{log[-6000:]}"
 
     # The outputs exist and load.
-    probe = json.loads((workdir / f"results/probes/{DOWNSTREAM}/stolen/{VICTIM}/{CELL}.json").read_text())
+    probe = json.loads((workdir / f"results/probes/{DOWNSTREAM}/stolen/{VICTIM}/{CELL}/seed0.json").read_text())
     assert 0.0 <= probe["accuracy"] <= 1.0 and probe["budget"] == 100 and probe["n_test"] == 200
-    _, meta = load_encoder(workdir / f"results/stolen/{VICTIM}/{CELL}/encoder.pt")
+    _, meta = load_encoder(workdir / f"results/stolen/{VICTIM}/{CELL}/seed0/encoder.pt")
     assert (meta["loss"], meta["queries"]) == ("mse", 100)
     table = pd.read_csv(workdir / f"paper_figures/{VICTIM}/{DOWNSTREAM}/stolen_accuracy.csv")
     assert list(table["encoder"]) == ["victim", "random_init", "raw_pixels", "stolen"]
@@ -218,6 +219,11 @@ ENCODER_RULES = {"train_victim", "dump_victim", "dump_victim_views", "extract"} 
     "probe_defended_victim",
     "verify_watermark_victim",
     "verify_watermark_stolen",
+    # baselines: the attacker's own SSL, the independent twin, their probes
+    "train_own_ssl",
+    "train_independent",
+    "probe_own_ssl",
+    "probe_independent",
 }
 CPU_RULES = {"defend_answers"}  # matrix products on the answers; no encoder
 LIGHT_RULES = {
@@ -232,6 +238,7 @@ LIGHT_RULES = {
     "defense_detection_table",
     "watermark_table",
     "paper_comparison",
+    "claims",
 }
 
 
