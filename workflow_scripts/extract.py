@@ -14,7 +14,7 @@ from sslsteal.defenses import detection_scores
 from sslsteal.dumps import read_dump
 from sslsteal.extraction import steal
 from sslsteal.io import atomic_path
-from sslsteal.queries import images_sha256, query_pool
+from sslsteal.queries import answered_pool
 from sslsteal.runtime import device_stats, configure_torch, logged_to, seed_everything
 
 with logged_to(snakemake.log[0]) as log:
@@ -31,10 +31,8 @@ with logged_to(snakemake.log[0]) as log:
         raise ValueError(f"budget {budget} exceeds the {dump.meta['n']} answers in {snakemake.input.dump}")
     # The attacker's own query images, rebuilt from the config: exactly those answered.
     dataset = snakemake.input.get("dataset")
+    pool = answered_pool(snakemake.params.query_set, Path(dataset).parent if dataset else None, dump.meta, snakemake.input.dump)
     size, channels = dump.meta["victim_image_size"], dump.meta["victim_in_channels"]
-    pool, _ = query_pool(snakemake.params.query_set, Path(dataset).parent if dataset else None, (channels, size, size))
-    if images_sha256(pool) != dump.meta["queries_sha256"]:
-        raise ValueError(f"the query images differ from those answered in {snakemake.input.dump}; rebuild the dump")
     options = dict(snakemake.params.loss_options)
     lr, batch_size = options.pop("lr"), options.pop("batch_size")
     started = time.perf_counter()

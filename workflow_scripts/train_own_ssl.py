@@ -14,7 +14,7 @@ import pandas as pd
 from sslsteal.backbones import save_encoder
 from sslsteal.dumps import read_dump
 from sslsteal.io import atomic_path
-from sslsteal.queries import images_sha256, query_pool
+from sslsteal.queries import answered_pool
 from sslsteal.runtime import configure_torch, logged_to, seed_everything
 from sslsteal.victim import train_victim
 
@@ -29,11 +29,9 @@ with logged_to(snakemake.log[0]) as log:
         snakemake.input.dump,
         expect={"victim": wc.victim, "query_set": wc.query_set, "victim_config_hash": snakemake.params.victim_hash},
     ).meta
-    size, channels = meta["victim_image_size"], meta["victim_in_channels"]
     dataset = snakemake.input.get("dataset")
-    pool, _ = query_pool(snakemake.params.query_set, Path(dataset).parent if dataset else None, (channels, size, size))
-    if images_sha256(pool) != meta["queries_sha256"]:
-        raise ValueError(f"the query images differ from those answered in {snakemake.input.dump}; rebuild the dump")
+    pool = answered_pool(snakemake.params.query_set, Path(dataset).parent if dataset else None, meta, snakemake.input.dump)
+    size, channels = meta["victim_image_size"], meta["victim_in_channels"]
     if budget > len(pool):
         raise ValueError(f"budget {budget} exceeds the {len(pool)} images of query set {wc.query_set}")
     from sslsteal.data import model_input

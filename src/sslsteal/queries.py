@@ -51,6 +51,17 @@ def query_pool(query_set: dict, dataset_root: str | Path | None, shape: tuple[in
     return images[int(index[0]) : int(index[-1]) + 1], index
 
 
+def answered_pool(query_set: dict, dataset_root: str | Path | None, meta: dict, dump_path: str | Path) -> torch.Tensor:
+    """The attacker's query pool rebuilt from the config, in the API's input shape (from
+    the dump's ``meta``), refused unless its checksum is that of the images the victim
+    answered: the attacker trains on exactly those."""
+    size, channels = meta["victim_image_size"], meta["victim_in_channels"]
+    pool, _ = query_pool(query_set, dataset_root, (channels, size, size))
+    if images_sha256(pool) != meta["queries_sha256"]:
+        raise ValueError(f"the query images differ from those answered in {dump_path}; rebuild the dump")
+    return pool
+
+
 def augmented_views(images: torch.Tensor, n_views: int, seed: int, augmentation: dict) -> torch.Tensor:
     """``n_views`` SimCLR views of every image, as uint8 images (V, N, C, H, W).
 
