@@ -4,6 +4,7 @@ up-to-date dry run. Prints figures; asserts nothing (targets are in the README).
     python benchmarks/default_run.py            # full run from scratch (cleans results/)
     python benchmarks/default_run.py --keep     # reuse what is already computed
     python benchmarks/default_run.py --dry-run-only
+    python benchmarks/default_run.py --configfile configs/full.yaml   # the full CPU run
 
 Peak memory is the largest sum of resident memory over snakemake and all its job
 processes, sampled every 0.2 s.
@@ -58,9 +59,9 @@ def run_measured(command: list[str]) -> tuple[float, int, int]:
     return time.perf_counter() - started, peak, code
 
 
-def dry_run() -> tuple[float, int]:
+def dry_run(extra: list[str]) -> tuple[float, int]:
     started = time.perf_counter()
-    result = subprocess.run([*SNAKEMAKE, "paper_figures", "--dry-run", "--quiet", "rules"], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run([*SNAKEMAKE, "paper_figures", *extra, "--dry-run", "--quiet", "rules"], capture_output=True, text=True, cwd=ROOT)
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"dry run failed:\n{result.stderr[-3000:]}")
@@ -99,18 +100,22 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="do not delete results/ first")
     parser.add_argument("--dry-run-only", action="store_true")
     parser.add_argument("--cores", default="all")
+    parser.add_argument("--configfile", help="a config to run instead of config.yaml (e.g. configs/full.yaml)")
     args = parser.parse_args()
+    # The target comes before --configfile: snakemake reads every word after it as a file.
+    extra = ["--configfile", args.configfile] if args.configfile else []
+    name = Path(args.configfile).stem if args.configfile else "default"
     if not args.dry_run_only:
         if not args.keep:
             for folder in ("results", "logs"):
                 shutil.rmtree(ROOT / folder, ignore_errors=True)
             for victim_folder in (ROOT / "paper_figures").glob("*/"):
                 shutil.rmtree(victim_folder)
-        seconds, peak, code = run_measured([*SNAKEMAKE, "--cores", args.cores, "paper_figures"])
+        seconds, peak, code = run_measured([*SNAKEMAKE, "--cores", args.cores, "paper_figures", *extra])
         if code != 0:
             sys.exit(f"snakemake failed with exit code {code}")
-        print(f"default run wall time: {seconds / 60:.1f} min ({seconds:.0f} s), data already on disk")
-        print(f"default run peak memory (snakemake + jobs, summed RSS): {peak / 2**30:.2f} GiB")
+        print(f"{name} run wall time: {seconds / 60:.1f} min ({seconds:.0f} s), data already on disk")
+        print(f"{name} run peak memory (snakemake + jobs, summed RSS): {peak / 2**30:.2f} GiB")
         for tsv in sorted((ROOT / "results" / "benchmarks").rglob("*.tsv")):
             if "train_victim" in str(tsv):
                 print(f"victim training: {pd.read_csv(tsv, sep=chr(9))['s'].iloc[0]:.0f} s ({tsv.stem})")
@@ -118,7 +123,7 @@ def main() -> None:
                 for tsv in (ROOT / "results" / "benchmarks").rglob("*.tsv")]
         by_rule = pd.DataFrame(jobs, columns=["rule", "seconds"]).groupby("rule")["seconds"].agg(["count", "sum"])
         print(f"job seconds by rule (summed over jobs):\n{by_rule.round(0).to_string()}")
-    seconds, jobs = dry_run()
+    seconds, jobs = dry_run(extra)
     print(f"snakemake -n paper_figures right after: {jobs} jobs, {seconds:.1f} s")
     print_tables()
     claims = ROOT / "paper_figures" / "claims.md"
