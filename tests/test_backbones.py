@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from sslsteal.backbones import build_encoder, import_encoder, load_encoder, save_encoder
+from sslsteal.backbones import IMAGENET_NORMALISATION, build_encoder, import_encoder, load_encoder, save_encoder
 from sslsteal.io import CheckpointError
 
 
@@ -51,8 +51,9 @@ def test_truncated_checkpoint_names_the_file(tmp_path):
 
 
 def simsiam_style_checkpoint(path, backbone_name):
-    """A checkpoint laid out like facebookresearch/simsiam's releases."""
-    source = build_encoder({"name": backbone_name}, 3, 32)
+    """A checkpoint laid out like facebookresearch/simsiam's releases; the source encoder
+    normalises its input as the imported one will (ImageNet's statistics)."""
+    source = build_encoder({"name": backbone_name}, 3, 32, IMAGENET_NORMALISATION)
     state = {f"module.encoder.{k}": v for k, v in source.net.state_dict().items()}
     state["module.encoder.fc.0.weight"] = torch.randn(2048, 512)  # the projector, to be dropped
     state["module.predictor.0.weight"] = torch.randn(512, 2048)
@@ -119,5 +120,7 @@ def test_import_simsiam_resnet50_imagenet_layout(tmp_path):
         assert torch.equal(imported[key], value), key
     source.eval()
     x = torch.rand(1, 3, 224, 224)
-    # Channels-last vs contiguous convolutions: equal up to float rounding.
-    torch.testing.assert_close(encoder(x), source(x), rtol=1e-4, atol=1e-4)
+    # The imported encoder takes [0, 1] images and normalises them with ImageNet's
+    # statistics itself. Channels-last vs contiguous convolutions: equal up to rounding.
+    mean, std = (torch.tensor(IMAGENET_NORMALISATION[k]).view(1, 3, 1, 1) for k in ("mean", "std"))
+    torch.testing.assert_close(encoder(x), source((x - mean) / std), rtol=1e-4, atol=1e-4)

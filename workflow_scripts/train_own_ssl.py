@@ -38,8 +38,9 @@ with logged_to(snakemake.log[0]) as log:
 
     images = pool[:budget]
     if images.shape[-1] != size:
-        # Out-of-distribution pools are resized to the victim's input, as the API would.
-        images = (model_input(images, size).mul(0.5).add(0.5).clamp(0, 1) * 255).round().to(pool.dtype)
+        # Out-of-distribution pools are resized to the victim's input, as the API would
+        # (model_input: [0, 1]).
+        images = (model_input(images, size).clamp(0, 1) * 255).round().to(pool.dtype)
     started = time.perf_counter()
     encoder, _, history = train_victim(
         victim["method"], images, victim["backbone"], victim["recipe"], generator, device, steps=snakemake.params.steps

@@ -3,6 +3,11 @@
 The representation an encoder returns is what the victim's API answers with and what
 the linear probe reads. Its dimension is measured from the model (a dummy forward),
 never hard-coded.
+
+Every encoder takes images in [0, 1] (``data.model_input``) and applies the input
+normalisation its weights expect itself, as its first step, so no caller can feed it
+another one: victims, dumps, extraction, probes and watermark checks all go through
+it. The normalisation is recorded in the encoder's checkpoint.
 """
 
 from __future__ import annotations
@@ -38,6 +43,47 @@ class SmallCNN(nn.Module):
         return torch.flatten(self.pool(self.features(x)), 1)
 
 
+# What every encoder trained here sees: (x - 0.5) / 0.5 maps [0, 1] to [-1, 1]. Kept from
+# before checkpoints recorded their normalisation, so those numbers do not change.
+SYMMETRIC_MEAN, SYMMETRIC_STD = 0.5, 0.5
+# ImageNet's per-channel statistics (RGB), which the public SimSiam ResNet50 was trained
+# on (facebookresearch/simsiam's main_simsiam.py; PAPER.md, Victims).
+IMAGENET_NORMALISATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+
+
+def symmetric_normalisation(channels: int) -> dict:
+    """[0, 1] -> [-1, 1] on each of ``channels`` channels."""
+    return {"mean": [SYMMETRIC_MEAN] * channels, "std": [SYMMETRIC_STD] * channels}
+
+
+class Normalise(nn.Module):
+    """(x - mean) / std per backbone channel, on images in [0, 1]; output channels-last
+    (about 30% faster convolutions on CPU, and what GPUs prefer).
+
+    Applied before the channel adapter, by broadcasting: a grey image against RGB
+    statistics gives the RGB-normalised repeated image (what the adapter would have
+    repeated), and RGB statistics that are equal on every channel are applied as one
+    scalar, so an RGB image for a grey backbone is normalised then averaged, exactly as
+    before checkpoints recorded their normalisation. The statistics are buffers outside
+    the state dict: the checkpoint records them as metadata (``input_normalisation``).
+    """
+
+    def __init__(self, mean: list[float], std: list[float]):
+        super().__init__()
+        if len(mean) != len(std) or not mean:
+            raise ValueError(f"input normalisation needs one mean and one std per channel, got mean {mean}, std {std}")
+        if min(std) <= 0:
+            raise ValueError(f"input normalisation std must be positive, got {std}")
+        self.mean_values, self.std_values = [float(m) for m in mean], [float(s) for s in std]
+        uniform = len(set(self.mean_values)) == 1 and len(set(self.std_values)) == 1
+        shape = (1, 1 if uniform else len(mean), 1, 1)
+        self.register_buffer("mean", torch.tensor(self.mean_values[: shape[1]]).view(shape), persistent=False)
+        self.register_buffer("std", torch.tensor(self.std_values[: shape[1]]).view(shape), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+
+
 class ChannelAdapter(nn.Module):
     """Match the image's channels to the backbone's: grey images are repeated to 3
     channels for RGB backbones, RGB images averaged to grey for 1-channel backbones."""
@@ -58,14 +104,28 @@ class ChannelAdapter(nn.Module):
 
 
 class Encoder(nn.Module):
-    """A backbone behind a channel adapter; ``net`` holds every parameter."""
+    """A backbone behind its input normalisation and a channel adapter; takes images in
+    [0, 1]; ``net`` holds every parameter."""
 
-    def __init__(self, net: nn.Module, backbone_channels: int):
+    def __init__(self, net: nn.Module, backbone_channels: int, input_normalisation: dict | None = None):
         super().__init__()
+        normalisation = input_normalisation or symmetric_normalisation(backbone_channels)
+        if len(normalisation["mean"]) != backbone_channels:
+            raise ValueError(
+                f"input normalisation {normalisation} has {len(normalisation['mean'])} channels; "
+                f"the backbone takes {backbone_channels}"
+            )
+        self.normalise = Normalise(normalisation["mean"], normalisation["std"])
         self.adapter = ChannelAdapter(backbone_channels)
         self.net = net
 
+    @property
+    def input_normalisation(self) -> dict:
+        """What the checkpoint records: {"mean": [...], "std": [...]}, one per backbone channel."""
+        return {"mean": list(self.normalise.mean_values), "std": list(self.normalise.std_values)}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.normalise(x)  # in float32, before any autocast
         dtype = autocast_dtype()
         if dtype is None:
             return self.net(self.adapter(x))
@@ -101,9 +161,14 @@ def imagenet_resnet50() -> nn.Module:
 BACKBONES = ("small_cnn", "resnet18", "resnet34", "resnet50", "resnet50_imagenet")
 
 
-def build_encoder(spec: dict, in_channels: int, image_size: int) -> nn.Module:
+def build_encoder(spec: dict, in_channels: int, image_size: int, input_normalisation: dict | None = None) -> nn.Module:
     """Build an encoder from its config ``spec`` (``{"name": ..., **options}``) for
     images of ``in_channels`` channels.
+
+    ``input_normalisation`` ({"mean": [...], "std": [...]}, one per backbone channel) is
+    what its weights expect; None: [-1, 1] (:func:`symmetric_normalisation`), what every
+    encoder trained here uses, stolen copies included (the attacker's choice: the API
+    takes images, its normalisation is the victim's secret).
 
     Sets ``encoder.representation_dim`` by running one dummy image through it.
     """
@@ -117,7 +182,8 @@ def build_encoder(spec: dict, in_channels: int, image_size: int) -> nn.Module:
         channels, net = 3, imagenet_resnet50()
     else:
         raise ValueError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
-    encoder = Encoder(net, channels).to(memory_format=torch.channels_last)  # matches data.normalise
+    # Channels-last weights, as Normalise's output.
+    encoder = Encoder(net, channels, input_normalisation).to(memory_format=torch.channels_last)
     encoder.image_size = image_size  # the input size it is built (and trained) for
     encoder.representation_dim = representation_dim(encoder, in_channels, image_size)
     return encoder
@@ -138,7 +204,9 @@ def projection_head(in_dim: int, out_dim: int = 128) -> nn.Module:
 
 
 def save_encoder(path, encoder: nn.Module, backbone: dict, in_channels: int, image_size: int, **meta) -> None:
-    """Checkpoint an encoder with everything needed to rebuild it (and what made it)."""
+    """Checkpoint an encoder with everything needed to rebuild it (and what made it),
+    its input normalisation included: read from the encoder itself, so the checkpoint
+    records what the encoder was trained (or imported) with."""
     from .io import save_checkpoint
 
     save_checkpoint(
@@ -148,6 +216,7 @@ def save_encoder(path, encoder: nn.Module, backbone: dict, in_channels: int, ima
         in_channels=in_channels,
         image_size=image_size,
         representation_dim=encoder.representation_dim,
+        input_normalisation=encoder.input_normalisation,
         **meta,
     )
 
@@ -158,7 +227,7 @@ def load_encoder(path, expect: dict | None = None) -> tuple[nn.Module, dict]:
     ``expect``: metadata the checkpoint must carry (e.g. the victim's ``config_hash``),
     so a checkpoint made by another victim or config than its path claims is refused.
     """
-    from .io import CheckpointError, load_checkpoint
+    from .io import CheckpointError, load_checkpoint, rebuild_hint
 
     checkpoint = load_checkpoint(path)
     missing = [k for k in ("encoder", "backbone", "in_channels", "image_size") if k not in checkpoint]
@@ -170,7 +239,27 @@ def load_encoder(path, expect: dict | None = None) -> tuple[nn.Module, dict]:
                 f"checkpoint {path} has {key}={checkpoint.get(key)!r}, expected {value!r}: it was made by another "
                 "victim or config than its path claims; delete it and rerun the rule that makes it"
             )
-    encoder = build_encoder(checkpoint["backbone"], checkpoint["in_channels"], checkpoint["image_size"])
+    normalisation = checkpoint.get("input_normalisation")
+    if normalisation is None:
+        # Written before checkpoints recorded their normalisation. Every encoder trained
+        # here was trained and served on [-1, 1], which is then the default (so those
+        # results stay valid); an imported one was fed [-1, 1] whatever its weights
+        # expected (ImageNet's statistics for SimSiam's), so it is refused.
+        if "source_sha256" in checkpoint:
+            raise CheckpointError(
+                f"checkpoint {path} was imported before checkpoints recorded their input normalisation "
+                f"(it would be fed the wrong one). {rebuild_hint(path)}"
+            )
+    elif not isinstance(normalisation, dict) or set(normalisation) != {"mean", "std"}:
+        raise CheckpointError(
+            f"checkpoint {path} has a malformed input_normalisation {normalisation!r}. {rebuild_hint(path)}"
+        )
+    try:
+        encoder = build_encoder(
+            checkpoint["backbone"], checkpoint["in_channels"], checkpoint["image_size"], normalisation
+        )
+    except ValueError as err:  # a normalisation that does not fit the backbone
+        raise CheckpointError(f"checkpoint {path}: {err}") from err
     try:
         encoder.load_state_dict(checkpoint["encoder"])
     except RuntimeError as err:
@@ -180,19 +269,26 @@ def load_encoder(path, expect: dict | None = None) -> tuple[nn.Module, dict]:
     return encoder, meta
 
 
-# Presets for external checkpoints: which keys hold the encoder, and what to drop.
+# Presets for external checkpoints: which keys hold the encoder, what to drop, and the
+# input normalisation the weights were trained with (None: [-1, 1], this project's).
 EXTERNAL_FORMATS = {
     # facebookresearch/simsiam's released ImageNet checkpoints: {"state_dict": ...} with
     # keys "module.encoder.*"; "module.encoder.fc.*" is the projector, dropped to expose
-    # the 2048-d pooled representation.
-    "simsiam_imagenet": {"container": "state_dict", "prefix": "module.encoder.", "drop": ["fc."]},
-    # A bare state dict of the backbone itself.
-    "state_dict": {"container": None, "prefix": "", "drop": []},
+    # the 2048-d pooled representation. Trained on ImageNet-normalised images.
+    "simsiam_imagenet": {
+        "container": "state_dict",
+        "prefix": "module.encoder.",
+        "drop": ["fc."],
+        "input_normalisation": IMAGENET_NORMALISATION,
+    },
+    # A bare state dict of the backbone itself, assumed trained as this project trains.
+    "state_dict": {"container": None, "prefix": "", "drop": [], "input_normalisation": None},
 }
 
 
 def import_encoder(path, checkpoint_format: str, backbone: dict, in_channels: int, image_size: int) -> nn.Module:
-    """Load an externally trained encoder (``weights_only=True``) into ``backbone``.
+    """Load an externally trained encoder (``weights_only=True``) into ``backbone``, with
+    the input normalisation of its format (``EXTERNAL_FORMATS``).
 
     Refuses checkpoints that need arbitrary pickled objects, lack the expected keys, or
     whose shapes do not fit the configured backbone, with an error naming the file.
@@ -215,7 +311,7 @@ def import_encoder(path, checkpoint_format: str, backbone: dict, in_channels: in
     }
     if not state:
         raise CheckpointError(f"{path} holds no keys starting with {prefix!r} (format {checkpoint_format})")
-    encoder = build_encoder(backbone, in_channels, image_size)
+    encoder = build_encoder(backbone, in_channels, image_size, preset["input_normalisation"])
     try:
         encoder.net.load_state_dict(state)
     except RuntimeError as err:

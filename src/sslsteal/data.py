@@ -467,15 +467,12 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 
 
 def model_input(images: torch.Tensor, image_size: int | None = None) -> torch.Tensor:
-    """uint8 images -> what an encoder takes: [-1, 1], channels-last, resized (bilinear,
-    antialiased) to ``image_size`` when the encoder expects another size."""
+    """uint8 images -> what an encoder takes: float in [0, 1], resized (bilinear,
+    antialiased) to ``image_size`` when the encoder expects another size. Each encoder
+    then applies its own input normalisation (``backbones.Normalise``): it differs
+    between encoders ([-1, 1] for those trained here, ImageNet's statistics for the
+    imported SimSiam ResNet50), so it is not applied here."""
     x = to_float(images)
     if image_size is not None and x.shape[-1] != image_size:
         x = torch.nn.functional.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True)
-    return normalise(x)
-
-
-def normalise(images: torch.Tensor) -> torch.Tensor:
-    """[0, 1] -> [-1, 1], the input scale every encoder here sees, in channels-last
-    memory layout (about 30% faster convolutions on CPU, and what GPUs prefer)."""
-    return (images * 2.0 - 1.0).contiguous(memory_format=torch.channels_last)
+    return x

@@ -11,7 +11,10 @@
 
 In every approach the head is dropped and f_s's representation is what gets probed.
 The stolen encoder sees exactly the images the victim answered, resized and
-channel-converted to the victim's input as the API would.
+channel-converted to the victim's input as the API would. Its input normalisation is
+this project's default ([-1, 1]), not the victim's: the API takes images, how the
+victim normalises them is not part of what it exposes. The stolen checkpoint records
+the normalisation the copy was trained with (``save_encoder`` reads it from the copy).
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ def train_stolen(
     targets = targets.to(device)
 
     def batch_loss(indices: torch.Tensor) -> torch.Tensor:
-        # Resized and normalised on the device, from the uint8 batch.
+        # Resized on the device, from the uint8 batch; the copy normalises it itself.
         output = stolen(model_input(to_device(inputs[indices], device), image_size))
         if head is not None:
             output = head(output)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import model_input, normalise, to_float
+from .data import model_input, to_float
 from .runtime import to_device
 
 # The penalty grid when the config gives none: lambda in loss = CE + lambda/2 ||W||^2
@@ -39,7 +39,8 @@ L2_GRID = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 def representations(
     encoder: nn.Module, images: torch.Tensor, batch_size: int = 1024, device: torch.device = torch.device("cpu")
 ) -> torch.Tensor:
-    """The frozen encoder's representation of uint8 ``images`` (eval mode, no grad)."""
+    """The frozen encoder's representation of uint8 ``images`` (eval mode, no grad),
+    resized to its input size; the encoder applies its own input normalisation."""
     encoder.eval()
     size = getattr(encoder, "image_size", None)
     out = [
@@ -50,8 +51,10 @@ def representations(
 
 
 def raw_pixels(images: torch.Tensor) -> torch.Tensor:
-    """The raw-pixel baseline's 'representation': the flattened image."""
-    return normalise(to_float(images)).flatten(1)
+    """The raw-pixel baseline's 'representation': the flattened image, on [-1, 1] as
+    before encoders carried their own normalisation (no encoder here; the probe
+    standardises every feature anyway, so the scale does not matter)."""
+    return (to_float(images) * 2.0 - 1.0).flatten(1)
 
 
 def fit_logistic(

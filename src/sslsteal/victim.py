@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from .augment import simclr_view
 from .backbones import build_encoder, projection_head
-from .data import normalise, to_float
+from .data import to_float
 from .defenses import rotate, rotation_labels, watermark_head
 from .losses import barlow_twins, info_nce, simsiam
 from .runtime import to_device
@@ -60,7 +60,7 @@ def make_heads(method: str, dim: int, recipe: dict) -> dict[str, nn.Module]:
 
 
 def method_loss(method: str, encoder: nn.Module, heads: dict[str, nn.Module], recipe: dict):
-    """f(view1, view2) -> loss for one batch of normalised views."""
+    """f(view1, view2) -> loss for one batch of views in [0, 1] (the encoder normalises them)."""
     projector = heads["projector"]
     if method == "simclr":
 
@@ -112,8 +112,9 @@ def train_victim(
 
     def batch_loss(indices: torch.Tensor) -> torch.Tensor:
         batch = to_float(to_device(images[indices], device))  # views made on the device
-        v1 = normalise(simclr_view(batch, generator, augmentation))
-        v2 = normalise(simclr_view(batch, generator, augmentation))
+        # Views in [0, 1]: the encoder applies its own input normalisation.
+        v1 = simclr_view(batch, generator, augmentation)
+        v2 = simclr_view(batch, generator, augmentation)
         loss = two_view_loss(v1, v2)
         if watermark:
             loss = loss + watermark["weight"] * watermark_loss(encoder, heads["watermark"], batch, watermark, generator)
@@ -145,7 +146,7 @@ def watermark_loss(
     [0, 360) and classify [0, 180) vs [180, 360) from its representation."""
     n = max(2, round(len(batch) * watermark["batch_fraction"]))
     angles = torch.rand(n, generator=generator) * 360.0
-    rotated = normalise(rotate(batch[:n], angles.to(batch.device)))
+    rotated = rotate(batch[:n], angles.to(batch.device))  # in [0, 1], normalised by the encoder
     logits = head(encoder(rotated).float())
     return F.cross_entropy(logits, rotation_labels(angles).to(batch.device))
 
