@@ -2,15 +2,22 @@
 
 1. our extraction epoch / the bare forward+backward of the stolen encoder on the same
    batches (data loading, loss and bookkeeping add at most 15%: target <= 1.15);
-2. the authors' style (the victim re-queried for every batch of every epoch) / ours
-   (answers read once from the cached dump): target >= 1.4.
+2. like for like, what caching the answers saves: the bare loop with the victim
+   re-queried for every batch of every epoch (the authors' style) / the same bare loop
+   reading the cached answers; the two loops differ only by the victim call;
+3. the re-querying loop / our extraction epoch (target >= 1.4; it also carries the
+   difference between our loop and the bare one).
+
+The one-off dump pass (the victim answering every query once, which the cached
+variants read from) is excluded from every figure: it is paid once per victim and
+query set, whatever the number of epochs and cells; its time is printed beside them.
 
 Direct extraction with MSE (batch 64), the default small CNN, 9,000 Fashion-MNIST test
 queries (synthetic images of the same shape when Fashion-MNIST is not prepared), the
 victim's checkpoint from results/ when present (else a random-init one: speed does not
 depend on the weights). Each variant runs EPOCHS epochs after one warm-up epoch, twice, interleaved.
 
-    python benchmarks/extraction_overhead.py [--epochs 3] [--threads 1] [--precision bf16]
+    python benchmarks/extraction_overhead.py [--epochs 3] [--threads 1] [--precision bf16] [--queries 9000]
 """
 
 from __future__ import annotations
@@ -35,11 +42,11 @@ BACKBONE = {"name": "small_cnn", "widths": [16, 64, 128, 256]}
 BATCH = 64
 
 
-def queries() -> tuple[torch.Tensor, str]:
+def queries(n: int = 9000) -> tuple[torch.Tensor, str]:
     if (ROOT / "data/fashion_mnist/prepared.json").exists():
         images, _ = load_split(ROOT / "data/fashion_mnist", "test")
-        return images[:9000], "Fashion-MNIST test images"
-    arrays = make_synthetic(seed=0, n_train=9000, n_test=1, image_size=28)
+        return images[:n], "Fashion-MNIST test images"
+    arrays = make_synthetic(seed=0, n_train=n, n_test=1, image_size=28)
     return torch.from_numpy(arrays["train_images"]), "synthetic images"
 
 
@@ -91,11 +98,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
+    parser.add_argument("--queries", type=int, default=9000, help="query images (9,000: the figures in the README)")
     args = parser.parse_args()
     configure_torch(args.threads, args.precision)
-    images, what = queries()
+    images, what = queries(args.queries)
     encoder, source = victim()
-    answers = representations(encoder, images)
+    started = time.perf_counter()
+    answers = representations(encoder, images)  # the dump pass: once, excluded from the ratios
+    dump_seconds = time.perf_counter() - started
     print(f"{len(images):,} {what}, victim {source}, {args.threads} thread(s), {args.precision}, batch {BATCH}")
     # Two rounds, the variants interleaved, the faster round of each counted: a busy
     # moment of the machine then cannot favour one variant.
@@ -112,7 +122,18 @@ def main() -> None:
     print(f"bare forward+backward epoch, same batches: {bare_seconds:.2f} s")
     print(f"victim re-queried every batch (the authors' style): {requery_seconds:.2f} s")
     print(f"ratio ours / bare: {ours_seconds / bare_seconds:.3f} (target <= 1.15)")
-    print(f"speed-up of cached dumps over re-querying: {requery_seconds / ours_seconds:.2f}x (target >= 1.4)")
+    print(
+        f"like for like, re-queried / bare (the same loop, differing only by the victim call): "
+        f"{requery_seconds / bare_seconds:.2f}x"
+    )
+    print(
+        f"speed-up of cached dumps over re-querying (re-queried / ours): {requery_seconds / ours_seconds:.2f}x "
+        "(target >= 1.4)"
+    )
+    print(
+        f"excluded from every figure above: the one-off dump pass (the victim answering the {len(images):,} "
+        f"queries once), {dump_seconds:.2f} s here"
+    )
 
 
 if __name__ == "__main__":
