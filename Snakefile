@@ -22,7 +22,7 @@ wildcard_constraints:
     downstream="[A-Za-z0-9_]+",
     budget=r"\d+",
     seed=r"\d+",
-    defense=r"noise[0-9.e+-]+|detect[0-9.]+",
+    defense=r"noise[0-9.e+-]+|detectfpr[0-9.e-]+|detect[0-9.]+",
     answers=r"answers|views_seed\d+",
     kind="poisoning|detection",
     suspect="|".join(VICTIMS),

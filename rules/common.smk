@@ -3,12 +3,13 @@
 
 import os
 import sys
+from types import SimpleNamespace
 
 from snakemake.utils import min_version, validate
 
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from sslsteal import config as checks
-from sslsteal.defense_spec import defense_name
+from sslsteal.defense_spec import defense_name, needs_calibration, parse_defense
 from sslsteal.io import config_hash
 
 min_version("9.0")
@@ -621,7 +622,53 @@ def defended_victims(kind):
 def defense_names(kind):
     if kind == "poisoning":
         return [defense_name("noise", s) for s in DEFENSES["poisoning"]["sigmas"]]
-    return [defense_name("detect", DEFENSES["detection"]["threshold"])]
+    return [defense_name("detection", DEFENSES["detection"]["target_fpr"], "fpr")]
+
+
+def detection_calibration(victim):
+    """The victim's detector calibration: legitimate queries from a split no attack
+    queries (default: the victim's dataset's train split), as many as the longest
+    stream the detector judges."""
+    block = DEFENSES.get("detection") or {}
+    options = {
+        "dataset": config["victims"][victim]["dataset"],
+        "split": "train",
+        "queries": 10000,
+        "seed": 0,
+    }
+    options.update(block.get("calibration", {}))
+    return options
+
+
+def calibration_dataset(wildcards):
+    return prepared(detection_calibration(wildcards.victim)["dataset"])
+
+
+def calibration_record(wildcards):
+    """The calibration a defense's threshold comes from (none for noise or a fixed
+    threshold)."""
+    if needs_calibration(parse_defense(wildcards.defense)):
+        return [f"results/defenses/{wildcards.victim}/detection_calibration.json"]
+    return []
+
+
+def detection_attacks(victim):
+    """The detection table's attacks, each with the defended dump holding its calls'
+    scores (the scores do not depend on the threshold: the first setting's dump)."""
+    name = defense_names("detection")[0]
+    return [
+        {
+            **attack,
+            "dump": defended_extraction_dump(
+                SimpleNamespace(victim=victim, defense=name, **attack)
+            ),
+        }
+        for attack in DEFENSES["detection"]["attacks"]
+    ]
+
+
+def detection_scores_dumps(victim):
+    return sorted({attack["dump"] for attack in detection_attacks(victim)})
 
 
 def attack_cell_path(attack):
@@ -653,11 +700,7 @@ def defense_probes(victim, downstream, kind):
 
 
 def watermarked_victims():
-    return [
-        v
-        for v in TRAINED_VICTIMS
-        if "watermark" in config["victims"][v].get("recipe", {})
-    ]
+    return checks.watermarked_victims(config)
 
 
 def plain_twin(victim):
@@ -671,30 +714,24 @@ def plain_twin(victim):
     return None
 
 
-def independent_suspects(victim):
-    """Encoders trained without access to the watermarked victim that a verifier can
-    feed the same images: other trained victims on the same data and backbone."""
-    mine = config["victims"][victim]
-    return [
-        v
-        for v in TRAINED_VICTIMS
-        if v != victim
-        and config["victims"][v]["dataset"] == mine["dataset"]
-        and config["victims"][v]["backbone"] == mine["backbone"]
-    ]
-
-
-def watermark_verifications(victim):
-    paths = [
-        f"results/watermark/{victim}/victim/{suspect}.json"
-        for suspect in [victim, *independent_suspects(victim)]
-    ]
+def watermark_suspects(victim):
+    """What the verifier tests: the watermarked victim itself (the check that the
+    watermark is there) and its stolen copies at the first seed."""
+    paths = [f"results/watermark/{victim}/victim/{victim}.json"]
     paths += [
         f"results/watermark/{victim}/stolen/{method}/{loss}/{query_set}/{budget}/seed{seed}.json"
         for method, loss, query_set, budget, seed in extraction_cells(victim)
         if seed == SEED0
     ]
     return paths
+
+
+def watermark_null(victim):
+    """The verification records of the encoders that never saw ``victim``: its null."""
+    return [
+        f"results/watermark/{victim}/{name}.json"
+        for name in checks.watermark_innocents(config, victim)
+    ]
 
 
 def watermark_dataset(wildcards):

@@ -1,7 +1,34 @@
 # Stage 7: defenses at the API (PAPER.md, "Defenses the paper examines"). A defense
 # transforms the cached answers a user receives: prediction poisoning (noise<sigma>) or
-# augmented-duplicate detection (detect<threshold>). The undefended dumps stay as they
-# are; every attack cell and the legitimate user's probe can rerun against a defense.
+# augmented-duplicate detection at a calibrated false-positive rate (detectfpr<rate>;
+# detect<threshold> for a fixed threshold). The undefended dumps stay as they are; every
+# attack cell and the legitimate user's probe can rerun against a defense.
+
+
+# The detector's operating point, set on legitimate queries only: never on an attack's.
+rule calibrate_detection:
+    input:
+        encoder="results/victims/{victim}/encoder.pt",
+        dataset=calibration_dataset,
+    output:
+        "results/defenses/{victim}/detection_calibration.json",
+    log:
+        "logs/calibrate_detection/{victim}.log",
+    benchmark:
+        "results/benchmarks/calibrate_detection/{victim}.tsv"
+    conda:
+        "../envs/sslsteal.yaml"
+    threads: config["threads"]["probe"]
+    resources:
+        **RESOURCES["dump_victim"],
+        gpu=ENCODER_GPUS,
+    params:
+        calibration=lambda wildcards: canonical(detection_calibration(wildcards.victim)),
+        target_fprs=[DEFENSES.get("detection", {}).get("target_fpr", 0.05)],
+        victim_hash=victim_hash,
+        precision=PRECISION,
+    script:
+        "../workflow_scripts/calibrate_detection.py"
 
 
 rule defend_answers:
@@ -9,6 +36,7 @@ rule defend_answers:
         dump="results/dumps/{victim}/{query_set}/{answers}.h5",
         # The defender owns the victim: the detector applies its projection head.
         encoder="results/victims/{victim}/encoder.pt",
+        calibration=calibration_record,
     output:
         dump="results/dumps/{victim}/{query_set}/defended/{defense}/{answers}.h5",
     log:
@@ -60,6 +88,7 @@ use rule probe_stolen as probe_defended_victim with:
     input:
         encoder="results/victims/{victim}/encoder.pt",
         dataset=downstream_dataset,
+        calibration=calibration_record,
     output:
         "results/probes/{downstream}/defended/{defense}/victim/{victim}/seed{seed}.json",
     log:
@@ -119,13 +148,20 @@ rule defense_poisoning_table:
 
 rule defense_detection_table:
     input:
-        "results/tables/{victim}/{downstream}/defense_detection.csv",
+        probes="results/tables/{victim}/{downstream}/defense_detection.csv",
+        calibration="results/defenses/{victim}/detection_calibration.json",
+        scores=lambda wildcards: detection_scores_dumps(wildcards.victim),
     output:
         csv="paper_figures/{victim}/{downstream}/defense_detection.csv",
         markdown="paper_figures/{victim}/{downstream}/defense_detection.md",
         figure=report(
             "paper_figures/{victim}/{downstream}/defense_detection.png",
             caption="../report/defense_detection.rst",
+            category="Defenses",
+        ),
+        roc=report(
+            "paper_figures/{victim}/{downstream}/defense_detection_roc.png",
+            caption="../report/defense_detection_roc.rst",
             category="Defenses",
         ),
     log:
@@ -139,12 +175,14 @@ rule defense_detection_table:
         **RESOURCES["light"],
     params:
         style=canonical(config["paper_figures"].get("figure", {})),
+        attacks=lambda wildcards: detection_attacks(wildcards.victim),
     script:
         "../workflow_scripts/defense_detection_table.py"
 
 
 # Watermark verification: the watermarked victim's secret head applied to a suspect's
-# representations of rotated held-out images; accuracy and a binomial p-value.
+# representations of rotated held-out images; the table tests each suspect's accuracy
+# against the null of encoders that never saw the victim.
 rule verify_watermark_victim:
     input:
         watermarked="results/victims/{victim}/encoder.pt",
@@ -190,9 +228,62 @@ use rule verify_watermark_victim as verify_watermark_stolen with:
         suspect_kind="stolen",
 
 
+# The null: encoders that never saw the watermarked victim.
+use rule verify_watermark_victim as verify_watermark_independent with:
+    input:
+        watermarked="results/victims/{victim}/encoder.pt",
+        suspect="results/independent/{suspect}/encoder.pt",
+        dataset=watermark_dataset,
+    output:
+        "results/watermark/{victim}/independent/{suspect}.json",
+    log:
+        "logs/verify_watermark/{victim}/independent/{suspect}.log",
+    benchmark:
+        "results/benchmarks/verify_watermark/{victim}/independent/{suspect}.tsv"
+    params:
+        suspect_hash=lambda wildcards: config_hash(
+            canonical(config["victims"][wildcards.suspect])
+        ),
+        suspect_kind="independent",
+
+
+use rule verify_watermark_victim as verify_watermark_own_ssl with:
+    input:
+        watermarked="results/victims/{victim}/encoder.pt",
+        suspect="results/own_ssl/{suspect}/{query_set}/{budget}/seed{seed}/encoder.pt",
+        dataset=watermark_dataset,
+    output:
+        "results/watermark/{victim}/own_ssl/{suspect}/{query_set}/{budget}/seed{seed}.json",
+    log:
+        "logs/verify_watermark/{victim}/own_ssl/{suspect}/{query_set}/{budget}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/verify_watermark/{victim}/own_ssl/{suspect}/{query_set}/{budget}/seed{seed}.tsv"
+    params:
+        suspect_hash=lambda wildcards: config_hash(
+            canonical(config["victims"][wildcards.suspect])
+        ),
+        suspect_kind="own_ssl",
+
+
+use rule verify_watermark_victim as verify_watermark_random_init with:
+    input:
+        watermarked="results/victims/{victim}/encoder.pt",
+        dataset=watermark_dataset,
+    output:
+        "results/watermark/{victim}/random_init/seed{seed}.json",
+    log:
+        "logs/verify_watermark/{victim}/random_init/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/verify_watermark/{victim}/random_init/seed{seed}.tsv"
+    params:
+        suspect_hash=None,
+        suspect_kind="random_init",
+
+
 rule watermark_table:
     input:
-        verifications=lambda wildcards: watermark_verifications(wildcards.victim),
+        suspects=lambda wildcards: watermark_suspects(wildcards.victim),
+        null=lambda wildcards: watermark_null(wildcards.victim),
         watermarked=expand(
             "results/probes/{downstream}/victim/{{victim}}/seed{seed}.json",
             downstream=config["paper_figures"]["downstream"],
@@ -218,5 +309,8 @@ rule watermark_table:
         **RESOURCES["light"],
     params:
         style=canonical(config["paper_figures"].get("figure", {})),
+        false_positive_rate=DEFENSES.get("watermark", {}).get(
+            "false_positive_rate", 0.05
+        ),
     script:
         "../workflow_scripts/watermark_table.py"

@@ -140,6 +140,14 @@ rule claims:
                 )
                 + stolen_probes(victim, config["paper_figures"]["downstream"])
             }
+            | {
+                path
+                for kind in ("poisoning", "detection")
+                for victim in defended_victims(kind)
+                for path in defense_probes(
+                    victim, config["paper_figures"]["downstream"], kind
+                )
+            }
         ),
     output:
         csv=report(

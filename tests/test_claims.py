@@ -55,7 +55,7 @@ def synthetic_probes(own_ssl_seed=0):
     ]
     own = [record("own_ssl", 0.50, own_ssl_seed, victim="v", method="own_ssl", query_set="cifar10_test", budget=9000)]
     # Probed through a defended API: not part of any claim (and would clash with the cell above).
-    defended = [{**stolen("direct", "mse", "cifar10_test", 9000, 0.2), "defense": "noise_0.1"}]
+    defended = [{**stolen("direct", "mse", "cifar10_test", 9000, 0.2), "defense": "noise0.1"}]
     return pd.DataFrame(victims + baselines + cells + own + defended)
 
 
@@ -174,3 +174,29 @@ def test_own_ssl_without_victim_applies_to_every_victim():
     ])
     row = only_row(claims_table(probes, KINDS, TRAIN_SIZES, n_boot=200), "api_beats_own_ssl", "direct/mse/")
     assert row["effect"] == pytest.approx(0.1)
+
+
+def test_defense_claims_compare_accuracy_drops_paired():
+    """Poisoning: the attacker loses 0.79 - 0.50 = 0.29, the user 0.80 - 0.78 = 0.02:
+    effect 0.27, holds. Detection: head recreation loses 0.75 - 0.40, direct 0.79 - 0.78:
+    effect 0.34, holds; a setting that costs direct more than head recreation is
+    contradicted. Nested image orders make each drop exact, so the intervals are tight."""
+    base = synthetic_probes()
+    base = base[base["defense"].isna()] if "defense" in base else base
+    defended = [
+        {**record("victim", 0.78, victim="v"), "defense": "noise1"},
+        {**stolen("direct", "mse", "cifar10_test", 9000, 0.50), "defense": "noise1"},
+        {**stolen("head_recreation", "mse", "cifar10_test", 9000, 0.40), "defense": "detectfpr0.05"},
+        {**stolen("direct", "mse", "cifar10_test", 9000, 0.78), "defense": "detectfpr0.05"},
+        {**stolen("head_recreation", "mse", "cifar10_test", 9000, 0.74), "defense": "detect0.8"},
+        {**stolen("direct", "mse", "cifar10_test", 9000, 0.30), "defense": "detect0.8"},
+    ]
+    table = claims_table(pd.concat([base, pd.DataFrame(defended)]), KINDS, TRAIN_SIZES, n_boot=500)
+    poisoning = only_row(table, "poisoning_hurts_attacker_more", "noise1")
+    assert poisoning["effect"] == pytest.approx(0.29 - 0.02, abs=1e-9) and poisoning["verdict"] == "holds"
+    detection = only_row(table, "detection_hurts_head_recreation_more", "detectfpr0.05")
+    assert detection["effect"] == pytest.approx(0.35 - 0.01, abs=1e-9) and detection["verdict"] == "holds"
+    fixed = only_row(table, "detection_hurts_head_recreation_more", "detect0.8:")
+    assert fixed["effect"] == pytest.approx(0.01 - 0.49, abs=1e-9) and fixed["verdict"] == "contradicted"
+    # The defended records stay out of the paper's attack claims.
+    assert len(table[table["claim"] == "more_queries"]) == 2

@@ -80,3 +80,51 @@ def test_cells_and_seeds():
     assert checks.own_ssl_cells(DEFAULT, "simclr_fashion_mnist") == [("fashion_mnist_test", 1000, 0), ("fashion_mnist_test", 5000, 0)]
     assert checks.probe_seeds(DEFAULT) == [0, 1, 2]
     assert checks.independent_victims(DEFAULT) == ["simclr_fashion_mnist"]
+
+
+FULL = yaml.safe_load((ROOT / "configs" / "full.yaml").read_text())
+
+
+def test_the_full_config_passes_and_its_watermark_null_is_every_innocent():
+    """configs/full.yaml: the watermarked SimCLR's null holds the 3 plain victims, the 4
+    independent twins (its own among them), the 6 own-SSL encoders of the plain victims
+    (3 victims x 2 budgets, seed 0) and 5 random-init encoders: 18; never a copy of the
+    watermarked victim, nor an own-SSL encoder trained with its recipe (and watermark)."""
+    checks.check(FULL, split_size, pool_size)
+    innocents = checks.watermark_innocents(FULL, "simclr_wm_fashion_mnist")
+    assert len(innocents) == 18
+    assert sum(name.startswith("victim/") for name in innocents) == 3
+    assert "victim/simclr_wm_fashion_mnist" not in innocents
+    assert sum(name.startswith("random_init/") for name in innocents) == 5
+    assert not any("stolen" in name or name.startswith("own_ssl/simclr_wm") for name in innocents)
+
+
+@pytest.mark.parametrize(
+    "edit, key, words",
+    [
+        # Calibrating on the attack's own split would set the operating point on attack queries.
+        (lambda c: c["defenses"]["detection"].update(calibration={"split": "test"}), "defenses.detection.calibration.split", "legitimate"),
+        # Shorter than the head-recreation attacker's 5,000 x 2 calls.
+        (lambda c: c["defenses"]["detection"].update(calibration={"queries": 9999}), "defenses.detection.calibration.queries", "10000 calls"),
+        # One trained victim, no baselines, 2 random-init encoders: a null of 2.
+        (
+            lambda c: (
+                c["victims"].update({"simclr_wm_fashion_mnist": c["victims"]["simclr_wm_fashion_mnist"]}),
+                [c["victims"].pop(v) for v in ("simclr_fashion_mnist", "simsiam_fashion_mnist", "barlow_twins_fashion_mnist")],
+                c.pop("baselines"),
+                c["defenses"].pop("poisoning"),
+                c["defenses"].pop("detection"),
+                c["extraction"].update(grid=[g for g in c["extraction"]["grid"] if g["victims"] == ["simclr_wm_fashion_mnist"]]),
+                c["defenses"]["watermark"].update(random_init=2),
+            ),
+            "defenses.watermark.random_init",
+            "at least 5",
+        ),
+    ],
+)
+def test_defense_inputs_are_refused_naming_the_key(edit, key, words):
+    config = copy.deepcopy(FULL)
+    edit(config)
+    with pytest.raises(checks.ConfigError, match=key.replace(".", r"\.")) as error:
+        checks.check(config, split_size, pool_size)
+    assert words in str(error.value)

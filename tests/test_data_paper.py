@@ -178,7 +178,7 @@ def test_stl10_queries_are_resized_to_the_victims_input(tmp_path, stl10_mirror):
     answers = representations(victim, queries)
     assert answers.shape == (4, victim.representation_dim) == (4, 512)
     # Exactly the answers to the images resized beforehand: resizing happens once.
-    resized = (model_input(queries, 32) + 1) / 2 * 255
+    resized = model_input(queries, 32) * 255
     victim_on_resized = representations(victim, resized.round().clamp(0, 255).to(torch.uint8))
     assert torch.allclose(answers, victim_on_resized, atol=0.05)
     grey = torch.randint(0, 256, (3, 1, 28, 28), dtype=torch.uint8)  # Fashion-MNIST-shaped

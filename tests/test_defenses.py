@@ -1,5 +1,5 @@
-"""Defenses at the API: poisoning scale, the duplicate detector, its scores, the
-watermark head's training and the verification's binomial test."""
+"""Defenses at the API: poisoning scale, the duplicate detector, its calibration and
+scores, the watermark head's training and the verification's test against a null."""
 
 import math
 
@@ -9,29 +9,43 @@ import torch
 from sslsteal.defense_spec import defense_name, parse_defense
 from sslsteal.defenses import (
     answer_flagged_with_noise,
-    binomial_p_value,
+    calibrated_threshold,
     defend,
     detect_duplicates,
     detection_scores,
     poison,
-    rms,
     rotate,
     rotation_labels,
     similarity_to_earlier,
+    spread,
     views_stream,
+    with_threshold,
 )
 from sslsteal.victim import train_victim, victim_watermark_head
 
 
 @pytest.mark.parametrize("sigma", [0.1, 1.0, 3.0])
 def test_poisoning_adds_noise_at_the_requested_scale(sigma):
-    """The added noise has mean 0 and standard deviation sigma x the answers' RMS,
-    whatever the answers' own scale."""
+    """The added noise has mean 0 and standard deviation sigma x the answers' centred
+    spread, whatever the answers' own scale."""
     answers = torch.rand(4000, 64, generator=torch.Generator().manual_seed(0)) * 7.0
     noisy = poison(answers, sigma, torch.Generator().manual_seed(1))
     noise = noisy - answers
-    assert abs(float(noise.mean())) < 0.02 * sigma * rms(answers)
-    assert float(noise.std()) == pytest.approx(sigma * rms(answers), rel=0.01)
+    assert abs(float(noise.mean())) < 0.02 * sigma * spread(answers)
+    assert float(noise.std()) == pytest.approx(sigma * spread(answers), rel=0.01)
+
+
+def test_spread_ignores_the_answers_mean():
+    """Uniform [0, 7) entries: centred standard deviation 7 / sqrt(12) (the RMS would be
+    7 / sqrt(3), twice as large, from the mean alone); a constant offset changes nothing,
+    and per-dimension means are removed (two dimensions at different levels)."""
+    answers = torch.rand(20000, 8, generator=torch.Generator().manual_seed(0)) * 7.0
+    assert spread(answers) == pytest.approx(7 / 12**0.5, rel=0.01)
+    assert spread(answers + 100.0) == pytest.approx(spread(answers), rel=1e-6)
+    shifted = answers + torch.arange(8.0) * 50
+    assert spread(shifted) == pytest.approx(spread(answers), rel=1e-6)
+    # Views (V x N x D): every leading axis counts as samples.
+    assert spread(answers.reshape(2, 10000, 8)) == pytest.approx(spread(answers), rel=1e-9)
 
 
 def test_poisoning_is_seeded_and_zero_sigma_is_the_identity():
@@ -105,17 +119,45 @@ def test_flagged_answers_are_noise_of_the_answers_scale():
 
 def test_defense_names_round_trip_and_bad_names_are_refused():
     assert parse_defense("noise0.3") == {"kind": "noise", "sigma": 0.3}
-    assert parse_defense(defense_name("detect", 0.8)) == {"kind": "detection", "threshold": 0.8}
-    for bad in ("noisy", "detect1.5", "blur0.3", "noise-1"):
+    assert parse_defense(defense_name("detection", 0.8, "threshold")) == {"kind": "detection", "threshold": 0.8}
+    assert parse_defense(defense_name("detection", 0.05, "fpr")) == {"kind": "detection", "fpr": 0.05}
+    assert defense_name("detection", 0.05, "fpr") == "detectfpr0.05"
+    for bad in ("noisy", "detect1.5", "blur0.3", "noise-1", "detectfpr0", "detectfpr1.2", "detectfprx"):
         with pytest.raises(ValueError, match="defense"):
             parse_defense(bad)
 
 
-def test_binomial_p_value_matches_a_hand_computed_case():
-    # P(X >= 8), X ~ Binomial(10, 1/2) = (C(10,8) + C(10,9) + C(10,10)) / 2^10 = 56 / 1024
-    assert binomial_p_value(8, 10) == pytest.approx(56 / 1024)
-    assert binomial_p_value(0, 10) == pytest.approx(1.0)
-    assert binomial_p_value(10, 10) == pytest.approx(1 / 1024)
+def test_calibrated_threshold_flags_at_most_the_target_share():
+    """On 1,000 distinct scores the threshold for 5% flags exactly 50 (strictly above);
+    with ties it never flags more than the target."""
+    scores = torch.randperm(1000, generator=torch.Generator().manual_seed(0)).numpy() / 1000
+    threshold = calibrated_threshold(scores, 0.05)
+    assert (scores > threshold).sum() == 50
+    tied = [0.5] * 90 + [0.9] * 10
+    assert (torch.tensor(tied) > calibrated_threshold(tied, 0.05)).float().mean() <= 0.05
+    with pytest.raises(ValueError, match="false-positive"):
+        calibrated_threshold(scores, 1.5)
+
+
+def test_detection_at_a_target_rate_takes_its_threshold_from_the_calibration():
+    calibration = {"thresholds": {"0.05": 0.93}}
+    assert with_threshold({"kind": "detection", "fpr": 0.05}, calibration) == {"kind": "detection", "fpr": 0.05, "threshold": 0.93}
+    assert with_threshold({"kind": "detection", "threshold": 0.8}, None)["threshold"] == 0.8
+    assert with_threshold({"kind": "noise", "sigma": 1.0}, None) == {"kind": "noise", "sigma": 1.0}
+    with pytest.raises(ValueError, match="calibration"):
+        with_threshold({"kind": "detection", "fpr": 0.05}, None)
+    with pytest.raises(ValueError, match="0.1"):
+        with_threshold({"kind": "detection", "fpr": 0.1}, calibration)
+
+
+def test_detection_records_each_querys_score():
+    """The record holds each query's similarity to the user's earlier ones; the flags
+    are exactly the scores above the threshold (V x N for views)."""
+    answers = torch.randn(2, 50, 8, generator=torch.Generator().manual_seed(0))
+    _, _, record = defend(answers, {"kind": "detection", "threshold": 0.9}, torch.Generator().manual_seed(0))
+    expected = similarity_to_earlier(views_stream(answers)).reshape(50, 2).T
+    assert torch.allclose(record["score"], expected)
+    assert torch.equal(record["flagged"], record["score"] > 0.9)
 
 
 def test_rotation_labels_and_rotate():

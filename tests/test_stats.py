@@ -12,7 +12,11 @@ from sslsteal.stats import (
     decode_correct,
     difference_interval,
     floor_is_significant,
+    bonferroni,
     gain_recovered_interval,
+    leave_one_out_p_values,
+    null_p_value,
+    null_threshold,
     ratio_interval,
     verdict,
 )
@@ -163,3 +167,43 @@ def test_floor_is_significant():
     floor_above = victim.copy()
     floor_above[0, np.flatnonzero(~victim[0])[:100]] = True
     assert not floor_is_significant(victim, floor_above)
+
+
+def test_null_p_value_by_hand():
+    """Null 0.50, 0.52, 0.54, 0.56, 0.58: mean 0.54, s = 0.0316228, n = 5; a value of
+    0.60 gives t = 0.06 / (0.0316228 * sqrt(1.2)) = 1.732051, df 4: one-sided p =
+    0.0791 (scipy.stats.t.sf(1.732051, 4), checked against the t table: t_{0.95,4} =
+    2.132 > 1.73 > t_{0.90,4} = 1.533)."""
+    null = [0.50, 0.52, 0.54, 0.56, 0.58]
+    assert null_p_value(0.60, null) == pytest.approx(0.07911, abs=1e-4)
+    assert null_p_value(0.54, null) == pytest.approx(0.5)
+    # The threshold is where the p-value crosses alpha.
+    threshold = null_threshold(null, 0.01)
+    assert null_p_value(threshold, null) == pytest.approx(0.01, rel=1e-6)
+    assert null_p_value(threshold + 1e-6, null) < 0.01 < null_p_value(threshold - 1e-6, null)
+    with pytest.raises(ValueError, match="spread"):
+        null_p_value(0.6, [0.5, 0.52])
+
+
+def test_null_test_keeps_its_false_positive_rate_on_normal_draws():
+    """Draws from the null's own distribution, each tested against 6 others: about
+    alpha of them fall below alpha (the t prediction test is exact for normal data)."""
+    rng = np.random.default_rng(0)
+    p = [null_p_value(x, null) for x, null in zip(rng.normal(0.53, 0.01, 4000), rng.normal(0.53, 0.01, (4000, 6)))]
+    assert np.mean(np.array(p) < 0.05) == pytest.approx(0.05, abs=0.01)
+
+
+def test_leave_one_out_and_bonferroni():
+    null = np.array([0.50, 0.52, 0.54, 0.56, 0.70])
+    loo = leave_one_out_p_values(null)
+    assert loo[-1] == pytest.approx(null_p_value(0.70, null[:-1]))
+    assert loo[-1] < loo[0]
+    assert np.allclose(bonferroni([0.01, 0.2, 0.5], m=4), [0.04, 0.8, 1.0])
+    assert np.allclose(bonferroni([0.01, 0.02]), [0.02, 0.04])
+
+
+def test_null_without_spread():
+    """Identical null values (a degenerate head): equal is not evidence, above is."""
+    null = [0.455] * 9
+    assert null_p_value(0.455, null) == 1.0 and null_p_value(0.46, null) == 0.0
+    assert np.all(leave_one_out_p_values(null) == 1.0)

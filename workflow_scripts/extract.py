@@ -60,6 +60,8 @@ with logged_to(snakemake.log[0]) as log:
         accounting.update(detection_scores(dump.extra["flagged"][calls], dump.extra["duplicate"][calls]))
     if "defense" in dump.meta:
         accounting["defense"] = dump.meta["defense"]
+    if "detection_threshold" in dump.meta:
+        accounting["detection_threshold"] = dump.meta["detection_threshold"]
     # Images through the stolen encoder: a batch per optimiser step.
     stats = device_stats(device, snakemake.params.steps * min(batch_size, accounting["api_calls"]), wall)
     steal_rows = [row for row in history if row.get("phase", "steal") == "steal"]

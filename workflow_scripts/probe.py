@@ -11,9 +11,9 @@ import torch
 
 from sslsteal.backbones import build_encoder, load_encoder
 from sslsteal.data import load_split
-from sslsteal.defenses import DETECTION, defend, detection_scores, parse_defense
+from sslsteal.defenses import DETECTION, defend, detection_scores, parse_defense, with_threshold
 from sslsteal.fidelity import fidelity
-from sslsteal.io import write_json
+from sslsteal.io import read_json, write_json
 from sslsteal.probe import linear_probe, per_class_subset, raw_pixels, representations, subset
 from sslsteal.runtime import configure_torch, device_stats, logged_to, seed_everything
 from sslsteal.victim import victim_projector
@@ -58,7 +58,7 @@ with logged_to(snakemake.log[0]) as log:
             # of its victim's: made by this config?
             key = "config_hash" if kind in ("victim", "independent") else "victim_config_hash"
             encoder, meta = load_encoder(snakemake.input.encoder, expect={key: snakemake.params.victim_hash})
-            for key in ("method", "loss", "query_set", "budget", "queries", "api_calls", "steps", "temperature", "defense", *DETECTION):
+            for key in ("method", "loss", "query_set", "budget", "queries", "api_calls", "steps", "temperature", "defense", "detection_threshold", *DETECTION):
                 if key in meta and kind in ("stolen", "own_ssl"):
                     record[key] = meta[key]
             if "final_loss" in meta:
@@ -73,9 +73,12 @@ with logged_to(snakemake.log[0]) as log:
         if defense:
             # The legitimate user behind a defended API: its train then test images are
             # one stream of queries; the probe sees only the answers it gets.
+            # A list: one record for a calibrated detector, none otherwise.
+            calibration = list(snakemake.input.get("calibration", []))
+            spec = with_threshold(parse_defense(defense), read_json(calibration[0]) if calibration else None)
             answers, _, flags = defend(
                 torch.cat([train_x, test_x]),
-                parse_defense(defense),
+                spec,
                 torch.Generator().manual_seed(seed),
                 projector=victim_projector(meta),
             )
@@ -83,6 +86,7 @@ with logged_to(snakemake.log[0]) as log:
             record["defense"] = defense
             if flags:
                 record.update(detection_scores(flags["flagged"], flags["duplicate"]))
+                record["detection_threshold"] = spec["threshold"]
         # Throughput of the frozen encoder's forward passes (the GPU part of a probe);
         # logged, not recorded: the record holds only what the config determines.
         stats = device_stats(device, len(train_images) + len(test_images), time.perf_counter() - encoding)

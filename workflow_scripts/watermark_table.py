@@ -7,8 +7,15 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when no
 from sslsteal.defense_tables import watermark_table, write_watermark
 from sslsteal.runtime import logged_to
 
-with logged_to(snakemake.log[0]):
+with logged_to(snakemake.log[0]) as log:
     inputs, out = snakemake.input, snakemake.output
-    table = watermark_table(inputs.verifications, inputs.watermarked[0], inputs.plain[0] if inputs.plain else None)
+    table, summary = watermark_table(
+        inputs.suspects,
+        inputs.null,
+        inputs.watermarked[0],
+        inputs.plain[0] if inputs.plain else None,
+        snakemake.params.false_positive_rate,
+    )
     title = f"Watermark: victim {snakemake.wildcards.victim}"
-    write_watermark(table, out.csv, out.markdown, out.figure, title, snakemake.params.style)
+    write_watermark(table, summary, out.csv, out.markdown, out.figure, title, snakemake.params.style)
+    log.info("null of %d encoders: %s", summary["null_encoders"], summary)

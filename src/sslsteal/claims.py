@@ -35,6 +35,12 @@ CLAIMS = {
     "contrastive_losses": "Contrastive losses (InfoNCE, SoftNN) beat MSE and Wasserstein.",
     "direct_vs_head": "Direct extraction matches or beats the head-based approaches.",
     "api_beats_own_ssl": "Stealing through the API beats the attacker's own SSL on its query images.",
+    "poisoning_hurts_attacker_more": (
+        "Prediction poisoning at this noise level costs the attacker more accuracy than the legitimate user."
+    ),
+    "detection_hurts_head_recreation_more": (
+        "Duplicate detection costs head recreation more accuracy than direct extraction."
+    ),
 }
 TABLE_COLUMNS = [
     "claim", "statement", "victim", "comparison", "effect",
@@ -58,6 +64,14 @@ def _undefended(probes: pd.DataFrame) -> pd.DataFrame:
     if "defense" not in probes:
         return probes
     return probes[probes["defense"].isna() | (probes["defense"] == "")]
+
+
+def _defended(probes: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Records probed through a defense, by defense name."""
+    if "defense" not in probes:
+        return {}
+    defended = probes[probes["defense"].notna() & (probes["defense"] != "")]
+    return {name: rows for name, rows in defended.groupby("defense")}
 
 
 def _with_optional_columns(probes: pd.DataFrame) -> pd.DataFrame:
@@ -253,6 +267,55 @@ def _api_beats_own_ssl(probes, cells, n_boot) -> list[dict]:
     return rows
 
 
+def _drop_difference(claim, victim, text, first: tuple, second: tuple, n_boot) -> list[dict]:
+    """Paired interval of drop(first) - drop(second), where each side is (undefended
+    rows, defended rows) and drop = undefended accuracy - defended accuracy."""
+    seeds = _common_seeds([*first, *second])
+    if not seeds or any(len(rows) == 0 for rows in (*first, *second)):
+        return []
+    names = ("a_clear", "a_defended", "b_clear", "b_defended")
+    arrays = {name: correct_matrix(rows, seeds) for name, rows in zip(names, (*first, *second))}
+
+    def statistic(acc: dict[str, np.ndarray]) -> np.ndarray:
+        return (acc["a_clear"] - acc["a_defended"]) - (acc["b_clear"] - acc["b_defended"])
+
+    return [_row(claim, victim, text, bootstrap(arrays, statistic, n_boot=n_boot), 0.0)]
+
+
+def _defense_claims(probes, n_boot) -> list[dict]:
+    """Per poisoning level and attack: the attacker's accuracy drop minus the legitimate
+    user's. Per detection setting: head recreation's drop minus direct extraction's, at
+    the same query set and budget."""
+    from .defense_spec import parse_defense
+
+    rows = []
+    clear = _undefended(probes)
+    clear_cells = _stolen_cells(clear)
+    for name, defended in _defended(probes).items():
+        kind = parse_defense(name)["kind"]
+        defended_cells = _stolen_cells(defended)
+        for victim in sorted(set(defended["victim"].dropna())):
+            cells = {key[1:]: (clear_cells[key], rows_) for key, rows_ in defended_cells.items()
+                     if key[0] == victim and key in clear_cells}
+            if kind == "noise":
+                user = (_victim_rows(clear, victim), _victim_rows(defended, victim))
+                for (method, loss, query_set, budget), attacker in sorted(cells.items()):
+                    text = f"{name}: drop of {_cell_text(method, loss, query_set, budget)} − drop of the legitimate user"
+                    rows += _drop_difference("poisoning_hurts_attacker_more", victim, text, attacker, user, n_boot)
+            else:
+                for (method, loss, query_set, budget), head in sorted(cells.items()):
+                    if method != "head_recreation":
+                        continue
+                    for (d_method, d_loss, d_query, d_budget), direct in sorted(cells.items()):
+                        if d_method == "direct" and (d_query, d_budget) == (query_set, budget):
+                            text = (
+                                f"{name}: drop of {_cell_text(method, loss, query_set, budget)} − "
+                                f"drop of {_cell_text(d_method, d_loss, d_query, d_budget)}"
+                            )
+                            rows += _drop_difference("detection_hurts_head_recreation_more", victim, text, head, direct, n_boot)
+    return rows
+
+
 def claims_table(
     probes: pd.DataFrame,
     query_set_kinds: dict[str, str],
@@ -264,13 +327,15 @@ def claims_table(
 
     ``probes``: one row per probe record (``encoder``, ``victim``, ``method``, ``loss``,
     ``query_set``, ``budget``, ``seed``, ``n_test``, ``correct``); all of one downstream task.
-    Records with a ``defense`` are left out; encoders other than stolen, victim and
-    own_ssl are ignored.
+    Records with a ``defense`` are left out of the paper's attack claims and make the
+    defense claims (each against the same cell undefended); encoders other than stolen,
+    victim and own_ssl are ignored.
     ``query_set_kinds``: query set -> "in_distribution" | "out_of_distribution" | "noise".
     ``victim_train_sizes``: victim -> training-set size (for the query fraction in text).
     ``margin``: non-inferiority margin (accuracy as a fraction) for close_copy and
     direct_vs_head. Effects and intervals are accuracy differences as fractions.
     """
+    all_probes = probes
     probes = _with_optional_columns(_undefended(probes))
     cells = _stolen_cells(probes)
     rows = (
@@ -280,6 +345,7 @@ def claims_table(
         + _contrastive_losses(cells, n_boot)
         + _direct_vs_head(cells, margin, n_boot)
         + _api_beats_own_ssl(probes, cells, n_boot)
+        + _defense_claims(_with_optional_columns(all_probes), n_boot)
     )
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 

@@ -148,9 +148,90 @@ def check_extraction(config: dict) -> None:
             )
 
 
+# --- duplicate detection ------------------------------------------------------------------
+
+
+def check_detection(config: dict) -> None:
+    """The detector's calibration stream must be legitimate queries (no attack's query
+    images) and as long as the longest stream it judges."""
+    block = config.get("defenses", {}).get("detection")
+    if not block:
+        return
+    calibration = block.get("calibration", {})
+    queries = calibration.get("queries", 10000)
+    n_views = config["extraction"].get("head_recreation", {}).get("n_views", 1)
+    for victim in block.get("victims", trained_victims(config)):
+        dataset = calibration.get("dataset", config["victims"][victim]["dataset"])
+        split = calibration.get("split", "train")
+        for i, attack in enumerate(block["attacks"]):
+            query_set = config["query_sets"].get(attack["query_set"], {})
+            if query_set.get("dataset") == dataset and query_set.get("split") == split:
+                raise ConfigError(
+                    "defenses.detection.calibration.split",
+                    f"the calibration stream ({dataset} {split}) would share images with the queries of "
+                    f"defenses.detection.attacks[{i}] ({attack['query_set']}): calibrate on legitimate queries only",
+                )
+            calls = attack["budget"] * (n_views if attack["method"] == "head_recreation" else 1)
+            if calls > queries:
+                raise ConfigError(
+                    "defenses.detection.calibration.queries",
+                    f"{queries} is shorter than the {calls} calls of defenses.detection.attacks[{i}]: a query's score "
+                    "grows with the user's history, so calibrate on a stream at least as long as the longest judged",
+                )
+
+
+# --- watermark verification ---------------------------------------------------------------
+
+MIN_WATERMARK_NULL = 5
+
+
+def watermarked_victims(config: dict) -> list[str]:
+    return [v for v in trained_victims(config) if "watermark" in config["victims"][v].get("recipe", {})]
+
+
+def _same_input(config: dict, a: str, b: str) -> bool:
+    """Same dataset and backbone: a verifier can feed one's images to the other and the
+    watermark head reads the other's representations."""
+    va, vb = config["victims"][a], config["victims"][b]
+    return va["dataset"] == vb["dataset"] and va["backbone"] == vb["backbone"]
+
+
+def watermark_innocents(config: dict, victim: str) -> list[str]:
+    """The encoders that never saw the watermarked ``victim``, as paths of their
+    verification records under ``results/watermark/<victim>/``: the null of its test.
+    Other trained victims on the same data and backbone, the independent twins of every
+    such victim (its own included: another seed of its recipe trains its own rotation
+    head, never the victim's), the attacker's own-SSL encoders of the others, and
+    ``defenses.watermark.random_init`` random-init encoders of its architecture."""
+    others = [v for v in trained_victims(config) if v != victim and _same_input(config, v, victim)]
+    names = [f"victim/{v}" for v in others]
+    names += [f"independent/{v}" for v in independent_victims(config) if _same_input(config, v, victim)]
+    for other in others:
+        names += [f"own_ssl/{other}/{q}/{b}/seed{s}" for q, b, s in own_ssl_cells(config, other)]
+    count = config.get("defenses", {}).get("watermark", {}).get("random_init", 5)
+    names += [f"random_init/seed{s}" for s in range(count)]
+    return names
+
+
+def check_watermark(config: dict) -> None:
+    """The watermark's null needs enough innocent encoders to estimate its spread."""
+    if "watermark" not in config.get("defenses", {}):
+        return
+    for victim in watermarked_victims(config):
+        innocents = watermark_innocents(config, victim)
+        if len(innocents) < MIN_WATERMARK_NULL:
+            raise ConfigError(
+                "defenses.watermark.random_init",
+                f"the null of {victim!r} has {len(innocents)} encoders that never saw it ({innocents}); it needs at "
+                f"least {MIN_WATERMARK_NULL}: raise random_init or add victims, baselines.independent or baselines.own_ssl",
+            )
+
+
 def check(config: dict, split_size: Callable[[str, str], int], query_pool_size: Callable[[str], int]) -> None:
     """The checks of this module, in order."""
     check_seeds(config)
     check_probe_protocol(config, split_size)
     check_baselines(config, query_pool_size)
     check_extraction(config)
+    check_detection(config)
+    check_watermark(config)

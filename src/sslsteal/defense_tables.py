@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .defense_spec import parse_defense
@@ -81,7 +82,7 @@ def write_poisoning(table: pd.DataFrame, probes: pd.DataFrame, csv_path, markdow
     floor = probes.loc[probes["encoder"] == "random_init", "accuracy"]
     floor_text = f"Random-init floor of the victim's architecture: {float(floor.iloc[0]) * 100:.1f}%.\n" if len(floor) else ""
     text = (
-        f"# {title}\n\nNoise sigma is relative to the answers' RMS; sigma 0 is the undefended API. "
+        f"# {title}\n\nNoise sigma is relative to the answers' centred standard deviation; sigma 0 is the undefended API. "
         "The legitimate user trains and tests its linear probe on noisy answers; the attacker "
         "trains its stolen copy on noisy answers, and the copy is probed like the victim.\n"
         f"{floor_text}\n## Accuracy (%) [95% CI over test images]\n\n{accuracy.to_markdown()}\n\n"
@@ -103,46 +104,123 @@ def write_poisoning(table: pd.DataFrame, probes: pd.DataFrame, csv_path, markdow
         ticks = [0.0, *positive]
         ax.set_xticks(ticks, [f"{s:g}" for s in ticks])
         ax.minorticks_off()
-    labels = ("noise sigma (x answers' RMS); 0 = undefended", "linear-probe accuracy (%)", title)
+    labels = ("noise sigma (x answers' centred std); 0 = undefended", "linear-probe accuracy (%)", title)
     _finish(fig, ax, labels, figure_path, style)
 
 
 # ------------------------------------------------------------------ detection
 DETECTION_COLUMNS = [
-    "party", "defense", "api_calls", "queries_sent", "flagged", "duplicates",
-    "detection_precision", "detection_recall", "detection_f1", "accuracy", "ci_low", "ci_high",
+    "party", "defense", "threshold", "api_calls", "flagged", "flagged_rate", "flagged_low", "flagged_high",
+    "auc", "auc_low", "auc_high", "duplicates", "detection_recall", "accuracy", "ci_low", "ci_high",
 ]
 
 
-def detection_table(probes: pd.DataFrame) -> pd.DataFrame:
-    """One row per (party, defense): what the detector flagged among the party's calls,
-    its precision, recall and F1 against the truth (augmented duplicates), and the
-    accuracy the party reached."""
+def attack_label(attack: dict) -> str:
+    """The party name of an attack cell, as :func:`_party` names its probe."""
+    return f"attacker: {attack['method']} {attack['loss']}, {int(attack['budget']):,} queries"
+
+
+def attack_scores(dump_path: str | Path, budget: int) -> np.ndarray:
+    """The detector's scores of the calls an attack of ``budget`` queries made (every view
+    of its first ``budget`` images), read from a defended dump."""
+    import h5py
+
+    with h5py.File(dump_path, "r") as f:
+        if "score" not in f:
+            raise ValueError(f"{dump_path} has no detector scores (not a detection-defended dump)")
+        scores = f["score"][()]
+    return (scores[:, :budget] if scores.ndim == 2 else scores[:budget]).ravel()
+
+
+def roc(legitimate: np.ndarray, attack: np.ndarray, n_boot: int = 500, seed: int = 0) -> dict:
+    """The detector as a classifier of calls (attacker's = positive) by score: the ROC
+    curve against a legitimate stream, its AUC and a 95% percentile bootstrap interval
+    (both streams resampled)."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    truth = np.r_[np.zeros(len(legitimate)), np.ones(len(attack))]
+    scores = np.r_[legitimate, attack]
+    fpr, tpr, _ = roc_curve(truth, scores)
+    rng = np.random.default_rng(seed)
+    replicates = [
+        roc_auc_score(truth, np.r_[rng.choice(legitimate, len(legitimate)), rng.choice(attack, len(attack))])
+        for _ in range(n_boot)
+    ]
+    low, high = np.percentile(replicates, [2.5, 97.5])
+    return {"fpr": fpr, "tpr": tpr, "auc": float(roc_auc_score(truth, scores)), "auc_low": float(low), "auc_high": float(high)}
+
+
+def detection_table(probes: pd.DataFrame, calibration: dict, attacks: list[dict]) -> tuple[pd.DataFrame, dict]:
+    """One row per (party, defense): the detector's threshold, the share of the party's
+    calls it flagged (for an attacker the true-positive rate, for the legitimate user a
+    false-positive rate) with a 95% Wilson interval, the attack's ROC AUC against the
+    calibration stream, the recall of true augmented duplicates, and the accuracy the
+    party reached with its interval. ``attacks``: ``{method, loss, query_set, budget,
+    dump}`` (a defended dump holding the calls' scores). Also returns each attack's ROC."""
     table = label_defenses(probes)
-    table = table[table["encoder"] != "random_init"]
-    table = table.reindex(columns=DETECTION_COLUMNS)
+    table = table[table["encoder"] != "random_init"].copy()
+    legitimate = np.asarray(calibration["scores"], dtype=np.float64)
+    curves = {}
+    for attack in attacks:
+        label = attack_label(attack)
+        if label not in curves:
+            scores = attack_scores(attack["dump"], int(attack["budget"]))
+            if len(scores) > len(legitimate):
+                raise ValueError(f"{label}: {len(scores)} calls, more than the {len(legitimate)} of the calibration stream")
+            # A query's score grows with the user's history: compare the attack's calls
+            # with a legitimate stream of the same length (the calibration stream's first
+            # calls, each scored against only the ones before it).
+            curves[label] = roc(legitimate[: len(scores)], scores)
+    table["threshold"] = pd.to_numeric(table.get("detection_threshold"), errors="coerce")
     for column in ("api_calls", "queries_sent", "flagged", "duplicates"):
-        table[column] = pd.to_numeric(table[column]).astype("Int64")
-    return table.sort_values(["party", "defense"], key=lambda c: c.map(lambda v: (v != USER, v != "none", v))).reset_index(drop=True)
+        table[column] = pd.to_numeric(table.get(column), errors="coerce").astype("Int64")
+    rates = [
+        (f / n, *wilson_interval(f / n, n)) if pd.notna(f) and pd.notna(n) and n else (np.nan,) * 3
+        for f, n in zip(table["flagged"], table["queries_sent"])
+    ]
+    table["flagged_rate"], table["flagged_low"], table["flagged_high"] = (list(column) for column in zip(*rates)) if rates else ([], [], [])
+    for key in ("auc", "auc_low", "auc_high"):
+        table[key] = [curves[p][key] if p in curves else np.nan for p in table["party"]]
+    table = table.reindex(columns=DETECTION_COLUMNS)
+    order = lambda c: c.map(lambda v: (v != USER, v != "none", v))  # noqa: E731
+    return table.sort_values(["party", "defense"], key=order).reset_index(drop=True), curves
 
 
-def write_detection(table: pd.DataFrame, csv_path, markdown_path, figure_path, title: str, style: dict) -> None:
-    with atomic_path(csv_path) as tmp:
+def write_detection(
+    table: pd.DataFrame, curves: dict, calibration: dict, paths: dict, title: str, style: dict
+) -> None:
+    """CSV and Markdown of :func:`detection_table`; a bar figure of the accuracies with
+    and without the defense; the ROC figure with each attack's operating point."""
+    with atomic_path(paths["csv"]) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
-    shown = table.drop(columns=["ci_low", "ci_high"])
-    shown["accuracy"] = [_interval_text(*v) for v in zip(table["accuracy"], table["ci_low"], table["ci_high"])]
-    for column in ("detection_precision", "detection_recall", "detection_f1"):
-        shown[column] = pd.to_numeric(shown[column]).round(3)
-    shown = shown.astype(object).where(shown.notna(), "n/a").rename(columns={"accuracy": "accuracy (%) [95% CI]"})
+    shown = pd.DataFrame({"party": table["party"], "defense": table["defense"]})
+    shown["threshold"] = table["threshold"].round(4)
+    shown["calls"] = table["api_calls"]
+    shown["flagged (%) [95% CI]"] = [_interval_text(*v) for v in zip(table["flagged_rate"], table["flagged_low"], table["flagged_high"])]
+    shown["ROC AUC [95% CI]"] = [_interval_text(*v, scale=1.0, digits=3) for v in zip(table["auc"], table["auc_low"], table["auc_high"])]
+    shown["duplicates caught (%)"] = (pd.to_numeric(table["detection_recall"]) * 100).round(1)
+    shown["accuracy (%) [95% CI]"] = [_interval_text(*v) for v in zip(table["accuracy"], table["ci_low"], table["ci_high"])]
+    shown = shown.astype(object).where(shown.notna(), "n/a")
+    targets = ", ".join(f"{float(k):.0%} -> threshold {v:.4f}" for k, v in calibration["thresholds"].items())
+    measured = ", ".join(f"{v:.2%}" for v in calibration["flagged_fraction"].values())
     text = (
-        f"# {title}\n\nA query is flagged when the victim's projection of it has (1 + cos) / 2 "
-        "above the threshold with an earlier query of the same user; flagged queries are "
-        "answered with noise. Truth: a query is a duplicate when an earlier query of the "
-        "user is an augmented view of the same image (the head-recreation attacker's second "
-        "view). n/a: undefined (no flags, or no duplicates to find).\n\n"
+        f"# {title}\n\nEach query is scored by the highest (1 + cos) / 2 between the victim's "
+        "projection of it and of an earlier query of the same user; a query scoring above the "
+        "threshold is answered with noise. The threshold is set on a calibration stream of "
+        f"{len(calibration['scores']):,} legitimate queries ({calibration['dataset']} "
+        f"{calibration['split']}, seed {calibration['seed']}), never on an attack's: target "
+        f"false-positive rate {targets} (flags {measured} of the calibration stream). "
+        "Flagged: the share of a party's calls answered with noise: the true-positive rate "
+        "for an attacker, a false-positive rate for the legitimate user (its downstream train "
+        "then test images). ROC AUC: the detector's scores separating an attack's calls from "
+        "as many legitimate ones (the calibration stream's first calls: a score grows with "
+        "the history, so streams of equal length are compared; 0.5: no better than chance). Duplicates caught: the share "
+        "of true augmented duplicates (a head-recreation attacker's later views) flagged. "
+        "Accuracy: the linear probe of the party's encoder (the user's: the victim on the "
+        "answers it got); intervals over test images.\n\n"
         f"{shown.to_markdown(index=False)}\n"
     )
-    _write_text(markdown_path, text)
+    _write_text(paths["markdown"], text)
     fig, ax = _figure(style)
     bars = table.assign(**{"accuracy (%)": table["accuracy"] * 100})
     sns.barplot(data=bars, y="party", x="accuracy (%)", hue="defense", ax=ax, orient="h")
@@ -153,36 +231,103 @@ def write_detection(table: pd.DataFrame, csv_path, markdown_path, figure_path, t
             ax.plot([row["ci_low"] * 100, row["ci_high"] * 100], [centre, centre], color="black", linewidth=1.0)
     low = float(bars["accuracy (%)"].min())
     ax.set_xlim(max(0.0, low - 10), 100)
-    _finish(fig, ax, ("accuracy (%)", "", title), figure_path, style, legend_title="defense")
+    _finish(fig, ax, ("accuracy (%)", "", title), paths["figure"], style, legend_title="defense")
+    fig, ax = _figure(style)
+    operating = table[table["defense"] != "none"].set_index("party")
+    target = max(float(k) for k in calibration["thresholds"])
+    for (label, curve), colour in zip(curves.items(), sns.color_palette("deep")):
+        ax.plot(curve["fpr"], curve["tpr"], color=colour, linewidth=1.2, label=f"{label} (AUC {curve['auc']:.3f})")
+        if label in operating.index:
+            ax.plot([float(calibration["flagged_fraction"][f"{target:g}"])], [float(operating.loc[label, "flagged_rate"])],
+                    marker="o", color=colour, markersize=5)
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey", linewidth=1.0, label="chance")
+    ax.axvline(target, linestyle="--", color="black", linewidth=0.8, label=f"target false-positive rate {target:.0%}")
+    labels = ("false-positive rate (legitimate calibration queries flagged)", "true-positive rate (attacker's calls flagged)", f"{title}: ROC")
+    _finish(fig, ax, labels, paths["roc"], style)
 
 
 # ------------------------------------------------------------------ watermark
-def watermark_table(verifications: list[str | Path], watermarked_probe: str | Path, plain_probe: str | Path | None) -> pd.DataFrame:
-    """One row per suspect: the secret head's accuracy on its representations of the
-    rotated held-out images and the one-sided binomial p-value against 50%; then the
-    watermark's cost: the watermarked victim's probe accuracy beside its plain twin's."""
-    rows = []
-    for path in verifications:
-        record = read_json(path)
-        if record["suspect_kind"] == "stolen":
-            kind, suspect = "stolen copy", f"{record['method']} {record['loss']}, {record['query_set']}"
-        elif record["suspect"] == record["watermarked"]:
-            kind, suspect = "watermarked victim", record["suspect"]
-        else:
-            kind, suspect = "independent victim", record["suspect"]
-        low, high = wilson_interval(record["accuracy"], record["images"])
-        rows.append(
-            {
-                "kind": kind,
-                "suspect": suspect,
-                "queries": record.get("queries"),
-                "images": record["images"],
-                "accuracy": record["accuracy"],
-                "ci_low": low,
-                "ci_high": high,
-                "p_value": record["p_value"],
-            }
-        )
+NULL_KINDS = {
+    "victim": "independent victim",
+    "independent": "independent twin",
+    "own_ssl": "attacker's own SSL",
+    "random_init": "random init",
+}
+
+
+def _suspect_row(record: dict) -> dict:
+    kind = record["suspect_kind"]
+    if kind == "stolen":
+        kind_text = "stolen copy"
+        suspect = f"{record['method']} {record['loss']}, {record['query_set']}"
+    elif kind == "victim" and record["suspect"] == record["watermarked"]:
+        kind_text, suspect = "watermarked victim", record["suspect"]
+    else:
+        kind_text = f"null: {NULL_KINDS[kind]}"
+        suspect = record["suspect"] if kind != "random_init" else f"seed {record['seed']}"
+        if kind == "own_ssl":
+            suspect = f"{record['suspect']} {record['query_set']} {record['budget']} seed {record['seed']}"
+    low, high = wilson_interval(record["accuracy"], record["images"])
+    return {
+        "kind": kind_text,
+        "suspect": suspect,
+        "queries": record.get("queries"),
+        "images": record["images"],
+        "accuracy": record["accuracy"],
+        "ci_low": low,
+        "ci_high": high,
+    }
+
+
+def watermark_table(
+    suspects: list[str | Path],
+    null: list[str | Path],
+    watermarked_probe: str | Path,
+    plain_probe: str | Path | None,
+    false_positive_rate: float = 0.05,
+) -> tuple[pd.DataFrame, dict]:
+    """One row per verified encoder: the secret head's accuracy on its representations of
+    the rotated held-out images (95% Wilson interval), its one-sided p-value against the
+    null of encoders that never saw the victim (``null``: a normal fitted to their
+    accuracies, Student's t prediction bound; each null encoder against the others), the
+    Bonferroni-adjusted p-value over the ``suspects`` tested, and whether it is flagged at
+    the family-wise ``false_positive_rate``. Then the watermark's cost: the watermarked
+    victim's probe accuracy beside its plain twin's.
+
+    Also returns a summary: the null's mean and spread, the accuracy above which a suspect
+    is flagged, and the false-positive rate of the whole procedure measured on the null
+    encoders, each held out in turn (flagged with the same correction), with its Wilson
+    interval."""
+    from .stats import bonferroni, leave_one_out_p_values, null_p_value, null_threshold
+
+    suspect_rows = [_suspect_row(read_json(path)) for path in suspects]
+    null_rows = [_suspect_row(read_json(path)) for path in null]
+    null_accuracy = np.array([row["accuracy"] for row in null_rows])
+    m = len(suspect_rows)
+    for row in suspect_rows:
+        row["p_value"] = null_p_value(row["accuracy"], null_accuracy)
+    for row, p in zip(null_rows, leave_one_out_p_values(null_accuracy)):
+        row["p_value"] = float(p)
+    rows = suspect_rows + null_rows
+    for row, adjusted in zip(rows, bonferroni([row["p_value"] for row in rows], m)):
+        row["p_adjusted"] = float(adjusted)
+        row["flagged"] = bool(adjusted < false_positive_rate)
+    n_null = len(null_rows)
+    false_flags = sum(row["flagged"] for row in null_rows)
+    per_test = sum(row["p_value"] < false_positive_rate for row in null_rows)
+    fpr_low, fpr_high = wilson_interval(false_flags / n_null, n_null)
+    summary = {
+        "false_positive_rate": false_positive_rate,
+        "suspects": m,
+        "null_encoders": n_null,
+        "null_mean": float(null_accuracy.mean()),
+        "null_std": float(null_accuracy.std(ddof=1)),
+        "flag_above": null_threshold(null_accuracy, false_positive_rate / m),
+        "measured_fpr": false_flags / n_null,
+        "measured_fpr_low": fpr_low,
+        "measured_fpr_high": fpr_high,
+        "uncorrected_flags": int(per_test),
+    }
     for kind, path in (("probe accuracy: watermarked victim", watermarked_probe), ("probe accuracy: plain twin", plain_probe)):
         if path:
             probe = read_json(path)
@@ -190,9 +335,10 @@ def watermark_table(verifications: list[str | Path], watermarked_probe: str | Pa
             rows.append({"kind": kind, "suspect": probe["victim"], "images": probe["n_test"], "accuracy": probe["accuracy"], "ci_low": low, "ci_high": high})
     table = pd.DataFrame(rows)
     table["queries"] = pd.to_numeric(table["queries"]).astype("Int64")
-    order = {"watermarked victim": 0, "independent victim": 1, "stolen copy": 2}
-    table["_order"] = table["kind"].map(lambda k: order.get(k, 3))
-    return table.sort_values(["_order", "suspect", "queries"]).drop(columns="_order").reset_index(drop=True)
+    order = {"watermarked victim": 0, "stolen copy": 1}
+    table["_order"] = table["kind"].map(lambda k: order.get(k, 2 if k.startswith("null") else 3))
+    table = table.sort_values(["_order", "kind", "suspect", "queries"]).drop(columns="_order").reset_index(drop=True)
+    return table, summary
 
 
 def wilson_interval(accuracy: float, n: int) -> tuple[float, float]:
@@ -203,14 +349,18 @@ def wilson_interval(accuracy: float, n: int) -> tuple[float, float]:
     return interval.low, interval.high
 
 
-def write_watermark(table: pd.DataFrame, csv_path, markdown_path, figure_path, title: str, style: dict) -> None:
+def write_watermark(table: pd.DataFrame, summary: dict, csv_path, markdown_path, figure_path, title: str, style: dict) -> None:
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
     verified = table[~table["kind"].str.startswith("probe accuracy")].copy()
     verified["accuracy"] = [_interval_text(*v) for v in zip(verified["accuracy"], verified["ci_low"], verified["ci_high"])]
     verified = verified.drop(columns=["ci_low", "ci_high"])
-    verified["p_value"] = verified["p_value"].map(lambda p: f"{p:.2g}")
-    verified = verified.astype(object).where(verified.notna(), "").rename(columns={"accuracy": "watermark accuracy (%) [95% CI]"})
+    for column in ("p_value", "p_adjusted"):
+        verified[column] = verified[column].map(lambda p: f"{p:.2g}")
+    verified["flagged"] = verified["flagged"].map(lambda f: "yes" if f else "no")
+    verified = verified.astype(object).where(verified.notna(), "").rename(
+        columns={"accuracy": "watermark accuracy (%) [95% CI]", "p_value": "p vs null", "p_adjusted": "p x suspects"}
+    )
     cost = table[table["kind"].str.startswith("probe accuracy")].set_index("kind")
     cost_text = "No plain twin (same config without the watermark) in the config: cost not measured.\n"
     if "probe accuracy: plain twin" in cost.index:
@@ -219,16 +369,35 @@ def write_watermark(table: pd.DataFrame, csv_path, markdown_path, figure_path, t
         cost_text = (
             f"Linear-probe accuracy: watermarked victim {marked:.1f}%, the same victim trained "
             f"without the watermark ({cost.loc['probe accuracy: plain twin', 'suspect']}) {plain:.1f}%: "
-            f"the watermark costs {plain - marked:.1f} points.\n"
+            f"the watermark costs {plain - marked:.1f} points (one seed each; see the victim-quality table "
+            "for intervals).\n"
         )
+    alpha = summary["false_positive_rate"]
     text = (
         f"# {title}\n\nThe watermarked victim's secret head (rotation in [0, 180) vs [180, 360)) "
-        "applied to each suspect's representations of rotated held-out images; p-value: "
-        "one-sided binomial test against 50% (chance).\n\n"
+        "applied to each encoder's representations of rotated held-out images. Innocent encoders "
+        "score above chance (50%): their features carry rotation information too, so the test is "
+        f"against a null of {summary['null_encoders']} encoders that never saw the victim (rows "
+        f"'null: ...'; mean {summary['null_mean'] * 100:.1f}%, standard deviation "
+        f"{summary['null_std'] * 100:.1f} points): p vs null is the one-sided Student's t prediction "
+        "test of a new draw from that null (each null encoder against the others); p x suspects "
+        f"is its Bonferroni correction over the {summary['suspects']} suspects tested (the victim and "
+        f"its stolen copies). A suspect is flagged when that is below {alpha:g}, i.e. its watermark "
+        f"accuracy is above {summary['flag_above'] * 100:.1f}%.\n\n"
+        f"**Measured false-positive rate of the procedure**: {int(round(summary['measured_fpr'] * summary['null_encoders']))} "
+        f"of {summary['null_encoders']} innocent encoders flagged when held out "
+        f"({summary['measured_fpr'] * 100:.0f}% [{summary['measured_fpr_low'] * 100:.0f}, "
+        f"{summary['measured_fpr_high'] * 100:.0f}], Wilson 95%); without the correction "
+        f"{summary['uncorrected_flags']} would be flagged at p < {alpha:g}.\n\n"
         f"{verified.to_markdown(index=False)}\n\n## Cost\n\n{cost_text}"
     )
     _write_text(markdown_path, text)
     fig, ax = _figure(style)
+    null_rows = table[table["kind"].str.startswith("null")]
+    ax.axhspan(null_rows["accuracy"].min() * 100, null_rows["accuracy"].max() * 100, color="grey", alpha=0.2,
+               label=f"null: {len(null_rows)} innocent encoders (range)")
+    ax.axhline(summary["flag_above"] * 100, linestyle="--", color="grey", linewidth=1.2,
+               label=f"flagged above (family-wise FPR {alpha:g})")
     stolen = table[table["kind"] == "stolen copy"].copy()
     if len(stolen):
         stolen["watermark accuracy (%)"] = stolen["accuracy"] * 100
@@ -243,10 +412,7 @@ def write_watermark(table: pd.DataFrame, csv_path, markdown_path, figure_path, t
         ticks = sorted(stolen["queries"].unique())
         ax.set_xticks(ticks, [f"{q:,}" for q in ticks])
         ax.minorticks_off()
-    references = table[table["kind"].isin(["watermarked victim", "independent victim"])]
-    for i, (_, row) in enumerate(references.iterrows()):
-        ax.axhline(row["accuracy"] * 100, linestyle="-" if row["kind"] == "watermarked victim" else "--",
-                   color="black" if row["kind"] == "watermarked victim" else sns.color_palette("muted")[(i + 3) % 10],
-                   linewidth=1.2, label=f"{row['kind']}: {row['suspect']}")
+    for _, row in table[table["kind"] == "watermarked victim"].iterrows():
+        ax.axhline(row["accuracy"] * 100, linestyle="-", color="black", linewidth=1.2, label=f"watermarked victim: {row['suspect']}")
     ax.axhline(50, linestyle=":", color="grey", label="chance", linewidth=1.2)
     _finish(fig, ax, ("attacker's queries (distinct images)", "watermark accuracy (%)", title), figure_path, style)

@@ -4,18 +4,26 @@ A defense transforms the answers the API returns; the victim is untouched, so ev
 attack and budget can run against every defense from the same cached answers.
 
 - Prediction poisoning: additive Gaussian noise on each returned vector,
-  a' = a + sigma * s * n, n ~ N(0, I), where s is the RMS of the answers themselves
-  (sqrt of the mean squared entry), so one sigma sweep fits every victim: sigma = 1 is
-  noise as large as the signal.
+  a' = a + sigma * s * n, n ~ N(0, I), where s is the answers' centred standard
+  deviation (the root of the mean, over dimensions, of each dimension's variance), so
+  one sigma sweep fits every victim: sigma = 1 is noise as large as the answers' spread.
+  Not their RMS: post-ReLU answers have a large mean that carries no information about
+  an image, and scaling by it would make every sigma look smaller than it is.
 - Augmented-duplicate detection: the API keeps, per user, the victim's projections
-  g_v(f_v(x)) of the user's earlier queries and flags a query whose projection is too
-  similar to one of them: (1 + cos) / 2 > threshold (cosine mapped to [0, 1]; the paper
-  uses 0.8). A flagged query is answered with noise carrying none of its content.
+  g_v(f_v(x)) of the user's earlier queries and scores each query by its highest
+  (1 + cos) / 2 with one of them (cosine mapped to [0, 1]); a query scoring above the
+  threshold is answered with noise carrying none of its content. The paper uses 0.8,
+  comparing queries within one batch; against a user's whole history that flags nearly
+  every query, so the threshold is calibrated instead: the (1 - target false-positive
+  rate) quantile of the scores of a stream of legitimate queries (``calibrate``), as
+  long as the longest stream it will judge (a query's score grows with the history).
 - Watermark (reactive): the victim is trained with a secret rotation task (is the
   image rotated by an angle in [0, 180) or [180, 360)?) through an MLP head on its
   representation; a suspect encoder is verified by applying that head to its
-  representations of rotated held-out images, with a one-sided binomial test against
-  chance (50%). The training side is in ``victim``; rotation and verification are here.
+  representations of rotated held-out images and testing its accuracy against a null of
+  encoders that never saw the victim (``defense_tables.watermark_table``), not against
+  chance: innocent encoders' features carry rotation information too. The training side
+  is in ``victim``; rotation is here.
 """
 
 from __future__ import annotations
@@ -27,21 +35,25 @@ from torch import nn
 from .defense_spec import defense_name, parse_defense  # noqa: F401  (re-exported)
 
 KINDS = ("noise", "detection")
+# Per-query arrays a defended dump may carry beside the answers.
+RECORD = ("flagged", "duplicate", "score")
 # What a record of a user facing the duplicate detector holds (see detection_scores).
 DETECTION = ("queries_sent", "flagged", "duplicates", "detection_precision", "detection_recall", "detection_f1")
 
 
-def rms(answers: torch.Tensor) -> float:
-    """The answers' scale: the root of their mean squared entry."""
-    return float(answers.double().pow(2).mean().sqrt())
+def spread(answers: torch.Tensor) -> float:
+    """The answers' centred standard deviation: ``sqrt(mean_j Var(a_j))`` over the
+    answers' dimensions j (every leading axis counts as samples)."""
+    flat = answers.reshape(-1, answers.shape[-1]).double()
+    return float((flat - flat.mean(dim=0)).pow(2).mean().sqrt())
 
 
 def poison(answers: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
-    """Prediction poisoning: ``answers + sigma * rms(answers) * N(0, I)``."""
+    """Prediction poisoning: ``answers + sigma * spread(answers) * N(0, I)``."""
     if sigma < 0:
         raise ValueError(f"noise scale sigma must be >= 0, got {sigma}")
     noise = torch.randn(answers.shape, generator=generator, dtype=torch.float32)
-    return answers.float() + sigma * rms(answers) * noise
+    return answers.float() + sigma * spread(answers) * noise
 
 
 def similarity_to_earlier(stream: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
@@ -62,6 +74,34 @@ def detect_duplicates(stream: torch.Tensor, threshold: float) -> torch.Tensor:
     """Flags (bool, M) of the queries whose projection is more similar than
     ``threshold`` to an earlier query's, after mapping cosine to [0, 1]."""
     return similarity_to_earlier(stream) > threshold
+
+
+def calibrated_threshold(scores, target_fpr: float) -> float:
+    """The smallest score threshold that flags at most ``target_fpr`` of the legitimate
+    ``scores`` (a query is flagged when its score is strictly above the threshold)."""
+    import numpy as np
+
+    scores = np.asarray(scores, dtype=np.float64)
+    if not 0 < target_fpr < 1:
+        raise ValueError(f"target false-positive rate must be in (0, 1), got {target_fpr}")
+    if scores.size == 0:
+        raise ValueError("no calibration scores")
+    # At most k = floor(rate * n) scores may lie strictly above: the (n - k)-th smallest.
+    allowed = int(np.floor(target_fpr * scores.size + 1e-9))
+    return float(np.sort(scores)[scores.size - allowed - 1])
+
+
+def with_threshold(spec: dict, calibration: dict | None) -> dict:
+    """A detection spec with its threshold: fixed (``detect0.8``) or, for a target
+    false-positive rate (``detectfpr0.05``), the one the calibration record holds."""
+    if spec["kind"] != "detection" or "threshold" in spec:
+        return spec
+    if calibration is None:
+        raise ValueError(f"detection at a target false-positive rate {spec['fpr']} needs the victim's calibration record")
+    thresholds = {float(k): v for k, v in calibration["thresholds"].items()}
+    if spec["fpr"] not in thresholds:
+        raise ValueError(f"the calibration record has thresholds for rates {sorted(thresholds)}, not {spec['fpr']}")
+    return {**spec, "threshold": thresholds[spec["fpr"]]}
 
 
 def noise_like(answers: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -128,7 +168,8 @@ def defend(
     detector applies to each answer (its representation otherwise). ``duplicate``: the
     ground truth for the detection scores (default: the views of an image after its
     first are duplicates; single answers are not). Returns the defended answers,
-    defended projections, and a record (flags and scores for detection).
+    defended projections, and a record (for detection: per query, its flag, the truth
+    and its score). A detection spec needs its threshold (:func:`with_threshold`).
     """
     views = answers.ndim == 3
     if spec["kind"] == "noise":
@@ -142,9 +183,11 @@ def defend(
         seen = stream.float() if projector is None else torch.cat(
             [projector(stream[i : i + 4096].float()) for i in range(0, len(stream), 4096)]
         )
-    flagged = detect_duplicates(seen, spec["threshold"])
+    score = similarity_to_earlier(seen)
+    flagged = score > spec["threshold"]
     if views:
         flagged = from_views_stream(flagged, answers.shape[0])  # back to V x N
+        score = from_views_stream(score, answers.shape[0])
     if duplicate is None:
         duplicate = torch.zeros(flagged.shape, dtype=torch.bool)
         if views:
@@ -153,7 +196,7 @@ def defend(
     defended_projection = None
     if projection is not None:
         defended_projection = answer_flagged_with_noise(projection, flagged, generator)
-    record = {"flagged": flagged, "duplicate": duplicate}
+    record = {"flagged": flagged, "duplicate": duplicate, "score": score}
     return defended, defended_projection, record
 
 
@@ -187,11 +230,3 @@ def rotated_uint8(images: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
     """uint8 images rotated by ``angles``, as a verifier would send them to a suspect."""
     rotated = rotate(images.float() / 255.0, angles)
     return (rotated * 255.0).round().clamp(0, 255).to(torch.uint8)
-
-
-def binomial_p_value(successes: int, trials: int, chance: float = 0.5) -> float:
-    """One-sided p-value of at least ``successes`` in ``trials`` if the suspect were
-    guessing: P(X >= successes), X ~ Binomial(trials, chance)."""
-    from scipy.stats import binomtest
-
-    return float(binomtest(successes, trials, chance, alternative="greater").pvalue)

@@ -38,11 +38,12 @@ class Dump:
     meta: dict
     projection: torch.Tensor | None = None  # (N, K), when the API returns the head's output
     # A defended dump's per-query record (same leading shape as the answers, without D):
-    # ``flagged`` (answered with noise by the duplicate detector), ``duplicate`` (truth).
+    # ``flagged`` (answered with noise by the duplicate detector), ``duplicate`` (truth),
+    # ``score`` (the detector's similarity to the user's earlier queries).
     extra: dict = field(default_factory=dict)
 
 
-EXTRA = ("flagged", "duplicate")
+EXTRA = ("flagged", "duplicate", "score")
 
 
 def write_dump(

@@ -207,3 +207,51 @@ def verdict(interval: Interval, margin: float = 0.0) -> str:
     if interval.high < margin:
         return "contradicted"
     return "inconclusive"
+
+
+# --- a score against a null of independent draws ---------------------------------------
+
+
+def null_p_value(value: float, null) -> float:
+    """One-sided p-value of ``value`` as a new draw from the null that the samples
+    ``null`` come from, assumed normal with unknown mean and spread: with n samples of
+    mean m and standard deviation s, (value - m) / (s * sqrt(1 + 1/n)) follows Student's
+    t with n - 1 degrees of freedom (the prediction interval's statistic)."""
+    from scipy.stats import t
+
+    null = np.asarray(null, dtype=np.float64)
+    n = len(null)
+    if n < 3:
+        raise ValueError(f"a null of {n} samples cannot estimate its spread (need at least 3)")
+    scale = null.std(ddof=1) * np.sqrt(1.0 + 1.0 / n)
+    if scale <= 1e-12 * max(1.0, abs(null.mean())):
+        # A null without spread (e.g. a watermark head that always names one class):
+        # only a value above it is evidence.
+        return 0.0 if value > null.mean() + 1e-12 else 1.0
+    return float(t.sf((value - null.mean()) / scale, df=n - 1))
+
+
+def null_threshold(null, alpha: float) -> float:
+    """The smallest value :func:`null_p_value` puts below ``alpha``: the upper one-sided
+    (1 - alpha) prediction bound of the null."""
+    from scipy.stats import t
+
+    null = np.asarray(null, dtype=np.float64)
+    n = len(null)
+    return float(null.mean() + t.isf(alpha, df=n - 1) * null.std(ddof=1) * np.sqrt(1.0 + 1.0 / n))
+
+
+def leave_one_out_p_values(null) -> np.ndarray:
+    """Each null sample's :func:`null_p_value` against the others: how the test treats an
+    innocent it has not seen (the procedure's false-positive rate, measured)."""
+    null = np.asarray(null, dtype=np.float64)
+    return np.array([null_p_value(null[i], np.delete(null, i)) for i in range(len(null))])
+
+
+def bonferroni(p_values, m: int | None = None) -> np.ndarray:
+    """Bonferroni-adjusted p-values, min(1, m * p), for ``m`` tests (default: as many as
+    p-values): flagging adjusted p < alpha keeps the family-wise false-positive rate
+    at most alpha."""
+    p_values = np.asarray(p_values, dtype=np.float64)
+    m = len(p_values) if m is None else m
+    return np.minimum(1.0, p_values * m)

@@ -29,7 +29,7 @@ CELL_KEYS = ["encoder", "victim", "defense", "method", "loss", "query_set", "bud
 MEAN_COLUMNS = [
     "cosine", "cka", "train_loss", "train_accuracy", "l2", "temperature", "steps",
     "queries", "api_calls", "queries_sent", "flagged", "duplicates",
-    "detection_precision", "detection_recall", "detection_f1",
+    "detection_precision", "detection_recall", "detection_f1", "detection_threshold",
 ]
 
 
