@@ -175,7 +175,7 @@ rule defense_detection_table:
         **RESOURCES["light"],
     params:
         style=canonical(config["paper_figures"].get("figure", {})),
-        attacks=lambda wildcards: detection_attacks(wildcards.victim),
+        attacks=lambda wildcards: canonical(detection_attacks(wildcards.victim)),
     script:
         "../workflow_scripts/defense_detection_table.py"
 

@@ -219,6 +219,11 @@ ENCODER_RULES = {"train_victim", "dump_victim", "dump_victim_views", "extract"} 
     "probe_defended_victim",
     "verify_watermark_victim",
     "verify_watermark_stolen",
+    # the watermark's null and the detector's calibration
+    "verify_watermark_independent",
+    "verify_watermark_own_ssl",
+    "verify_watermark_random_init",
+    "calibrate_detection",
     # baselines: the attacker's own SSL, the independent twin, their probes
     "train_own_ssl",
     "train_independent",

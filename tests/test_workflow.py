@@ -161,7 +161,8 @@ def test_every_output_exists_and_is_well_formed(tiny_run):
     # The claims table, built from the records: every claim with a verdict.
     claims = pd.read_csv(w / "paper_figures/claims.csv")
     assert set(claims["claim"]) == {
-        "close_copy", "more_queries", "in_distribution_queries", "contrastive_losses", "direct_vs_head", "api_beats_own_ssl"
+        "close_copy", "more_queries", "in_distribution_queries", "contrastive_losses", "direct_vs_head", "api_beats_own_ssl",
+        "poisoning_hurts_attacker_more", "detection_hurts_head_recreation_more",
     }
     assert claims["verdict"].isin(["holds", "contradicted", "inconclusive"]).all()
     assert ((claims["ci_low"] <= claims["effect"]) & (claims["effect"] <= claims["ci_high"])).all()
