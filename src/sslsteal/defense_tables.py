@@ -171,6 +171,10 @@ def detection_table(probes: pd.DataFrame, calibration: dict, attacks: list[dict]
             # with a legitimate stream of the same length (the calibration stream's first
             # calls, each scored against only the ones before it).
             curves[label] = roc(legitimate[: len(scores)], scores)
+            # The operating point on this curve: the legitimate calls of equal number that
+            # the calibrated threshold flags (fewer than the target for a shorter stream).
+            threshold = float(next(iter(calibration["thresholds"].values())))
+            curves[label]["operating_fpr"] = float((legitimate[: len(scores)] > threshold).mean())
     table["threshold"] = pd.to_numeric(table.get("detection_threshold"), errors="coerce")
     for column in ("api_calls", "queries_sent", "flagged", "duplicates"):
         table[column] = pd.to_numeric(table.get(column), errors="coerce").astype("Int64")
@@ -236,14 +240,21 @@ def write_detection(
     operating = table[table["defense"] != "none"].set_index("party")
     target = max(float(k) for k in calibration["thresholds"])
     for (label, curve), colour in zip(curves.items(), sns.color_palette("deep")):
-        ax.plot(curve["fpr"], curve["tpr"], color=colour, linewidth=1.2, label=f"{label} (AUC {curve['auc']:.3f})")
+        ax.plot(curve["fpr"], curve["tpr"], color=colour, linewidth=1.2, label=f"{label.removeprefix('attacker: ')} (AUC {curve['auc']:.3f})")
         if label in operating.index:
-            ax.plot([float(calibration["flagged_fraction"][f"{target:g}"])], [float(operating.loc[label, "flagged_rate"])],
-                    marker="o", color=colour, markersize=5)
+            ax.plot([curve["operating_fpr"]], [float(operating.loc[label, "flagged_rate"])], marker="o", color=colour, markersize=5)
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey", linewidth=1.0, label="chance")
     ax.axvline(target, linestyle="--", color="black", linewidth=0.8, label=f"target false-positive rate {target:.0%}")
-    labels = ("false-positive rate (legitimate calibration queries flagged)", "true-positive rate (attacker's calls flagged)", f"{title}: ROC")
-    _finish(fig, ax, labels, paths["roc"], style)
+    ax.set_aspect("equal")
+    ax.set_xlabel("false-positive rate (legitimate calls flagged)")
+    ax.set_ylabel("true-positive rate (attacker's calls flagged)")
+    ax.set_title(f"{title}: ROC", fontsize="medium")
+    # Inside the axes: an outside legend squeezes a square plot to a sliver.
+    ax.legend(fontsize="x-small", loc="lower right", frameon=True)
+    fig.tight_layout()
+    with atomic_path(paths["roc"]) as tmp:
+        fig.savefig(tmp, dpi=style.get("dpi", 150), format=Path(paths["roc"]).suffix.lstrip("."))
+    plt.close(fig)
 
 
 # ------------------------------------------------------------------ watermark
@@ -322,6 +333,8 @@ def watermark_table(
         "null_encoders": n_null,
         "null_mean": float(null_accuracy.mean()),
         "null_std": float(null_accuracy.std(ddof=1)),
+        "null_min": float(null_accuracy.min()),
+        "null_max": float(null_accuracy.max()),
         "flag_above": null_threshold(null_accuracy, false_positive_rate / m),
         "measured_fpr": false_flags / n_null,
         "measured_fpr_low": fpr_low,
@@ -376,10 +389,12 @@ def write_watermark(table: pd.DataFrame, summary: dict, csv_path, markdown_path,
     text = (
         f"# {title}\n\nThe watermarked victim's secret head (rotation in [0, 180) vs [180, 360)) "
         "applied to each encoder's representations of rotated held-out images. Innocent encoders "
-        "score above chance (50%): their features carry rotation information too, so the test is "
+        "do not score exactly 50%: their features carry some rotation information, and a test "
+        "against chance can accuse them. So the test is "
         f"against a null of {summary['null_encoders']} encoders that never saw the victim (rows "
         f"'null: ...'; mean {summary['null_mean'] * 100:.1f}%, standard deviation "
-        f"{summary['null_std'] * 100:.1f} points): p vs null is the one-sided Student's t prediction "
+        f"{summary['null_std'] * 100:.1f} points, range {summary['null_min'] * 100:.1f} to "
+        f"{summary['null_max'] * 100:.1f}%): p vs null is the one-sided Student's t prediction "
         "test of a new draw from that null (each null encoder against the others); p x suspects "
         f"is its Bonferroni correction over the {summary['suspects']} suspects tested (the victim and "
         f"its stolen copies). A suspect is flagged when that is below {alpha:g}, i.e. its watermark "
