@@ -236,7 +236,7 @@ def write_detection(
     low = float(bars["accuracy (%)"].min())
     ax.set_xlim(max(0.0, low - 10), 100)
     _finish(fig, ax, ("accuracy (%)", "", title), paths["figure"], style, legend_title="defense")
-    fig, ax = _figure(style)
+    fig, ax = _figure({**style, "size": (style.get("size", (6.0, 3.6))[0],) * 2})
     operating = table[table["defense"] != "none"].set_index("party")
     target = max(float(k) for k in calibration["thresholds"])
     for (label, curve), colour in zip(curves.items(), sns.color_palette("deep")):
@@ -249,8 +249,9 @@ def write_detection(
     ax.set_xlabel("false-positive rate (legitimate calls flagged)")
     ax.set_ylabel("true-positive rate (attacker's calls flagged)")
     ax.set_title(f"{title}: ROC", fontsize="medium")
-    # Inside the axes: an outside legend squeezes a square plot to a sliver.
-    ax.legend(fontsize="x-small", loc="lower right", frameon=True)
+    # Below the axes: beside them it squeezes the square plot, inside it hides the
+    # low false-positive corner that matters.
+    ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
     fig.tight_layout()
     with atomic_path(paths["roc"]) as tmp:
         fig.savefig(tmp, dpi=style.get("dpi", 150), format=Path(paths["roc"]).suffix.lstrip("."))
