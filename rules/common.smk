@@ -626,18 +626,7 @@ def defense_names(kind):
 
 
 def detection_calibration(victim):
-    """The victim's detector calibration: legitimate queries from a split no attack
-    queries (default: the victim's dataset's train split), as many as the longest
-    stream the detector judges."""
-    block = DEFENSES.get("detection") or {}
-    options = {
-        "dataset": config["victims"][victim]["dataset"],
-        "split": "train",
-        "queries": 10000,
-        "seed": 0,
-    }
-    options.update(block.get("calibration", {}))
-    return options
+    return checks.detection_calibration(config, victim)
 
 
 def calibration_dataset(wildcards):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from sslsteal.backbones import load_encoder
-from sslsteal.defenses import calibrated_threshold, similarity_to_earlier
+from sslsteal.defenses import calibrated_threshold, detector_view, similarity_to_earlier
 from sslsteal.io import write_json
 from sslsteal.probe import representations
 from sslsteal.queries import query_pool
@@ -41,9 +41,7 @@ with logged_to(snakemake.log[0]) as log:
     # A random order: a legitimate user's queries arrive in no particular order.
     chosen = np.random.default_rng(calibration["seed"]).choice(len(pool), size=calibration["queries"], replace=False)
     answers = representations(encoder.to(device), pool[torch.from_numpy(chosen)], device=device)
-    with torch.no_grad():
-        projections = torch.cat([projector(answers[i : i + 4096]) for i in range(0, len(answers), 4096)])
-    scores = similarity_to_earlier(projections).numpy()
+    scores = similarity_to_earlier(detector_view(answers, projector)).numpy()
     thresholds = {f"{fpr:g}": calibrated_threshold(scores, fpr) for fpr in params.target_fprs}
     record = {
         "victim": snakemake.wildcards.victim,

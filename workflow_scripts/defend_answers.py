@@ -7,18 +7,16 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when no
 import torch
 
 from sslsteal.backbones import load_encoder
-from sslsteal.defenses import defend, detection_scores, parse_defense, with_threshold
+from sslsteal.defenses import defend, detection_scores, resolve_defense
 from sslsteal.dumps import read_dump, write_dump
-from sslsteal.io import file_sha256, read_json
+from sslsteal.io import file_sha256
 from sslsteal.runtime import configure_torch, logged_to
 from sslsteal.victim import victim_projector
 
 with logged_to(snakemake.log[0]) as log:
     wc = snakemake.wildcards
     configure_torch(snakemake.threads, "fp32")
-    # A list: one record for a calibrated detector, none otherwise.
-    calibration = list(snakemake.input.get("calibration", []))
-    spec = with_threshold(parse_defense(wc.defense), read_json(calibration[0]) if calibration else None)
+    spec = resolve_defense(wc.defense, snakemake.input.get("calibration", []))
     dump = read_dump(
         snakemake.input.dump,
         expect={"victim": wc.victim, "query_set": wc.query_set, "victim_config_hash": snakemake.params.victim_hash},

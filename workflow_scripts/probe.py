@@ -9,17 +9,14 @@ from pathlib import Path
 
 import torch
 
-from sslsteal.backbones import build_encoder, load_encoder
+from sslsteal.backbones import load_encoder, random_init_encoder
 from sslsteal.data import load_split
-from sslsteal.defenses import DETECTION, defend, detection_scores, parse_defense, with_threshold
+from sslsteal.defenses import DETECTION, defend, detection_scores, resolve_defense
 from sslsteal.fidelity import fidelity
-from sslsteal.io import read_json, write_json
+from sslsteal.io import write_json
 from sslsteal.probe import linear_probe, per_class_subset, raw_pixels, representations, subset
 from sslsteal.runtime import configure_torch, device_stats, logged_to, seed_everything
 from sslsteal.victim import victim_projector
-
-# Random-init encoders draw their weights from seed offset + probe seed.
-RANDOM_INIT_SEED_OFFSET = 1_000_003
 
 with logged_to(snakemake.log[0]) as log:
     started = time.perf_counter()
@@ -49,10 +46,7 @@ with logged_to(snakemake.log[0]) as log:
         record["victim"] = snakemake.wildcards.victim
         if kind == "random_init":
             size = snakemake.params.image_size or train_images.shape[-1]
-            # Weights from a seed no victim uses: at the victims' seed this would be the
-            # victim's own initial weights, which its features still resemble.
-            torch.manual_seed(RANDOM_INIT_SEED_OFFSET + seed)
-            encoder = build_encoder(snakemake.params.backbone, train_images.shape[1], size)
+            encoder = random_init_encoder(snakemake.params.backbone, train_images.shape[1], size, seed)
         else:
             # The victim's (or its independent twin's) config hash, or a copy's record
             # of its victim's: made by this config?
@@ -73,9 +67,7 @@ with logged_to(snakemake.log[0]) as log:
         if defense:
             # The legitimate user behind a defended API: its train then test images are
             # one stream of queries; the probe sees only the answers it gets.
-            # A list: one record for a calibrated detector, none otherwise.
-            calibration = list(snakemake.input.get("calibration", []))
-            spec = with_threshold(parse_defense(defense), read_json(calibration[0]) if calibration else None)
+            spec = resolve_defense(defense, snakemake.input.get("calibration", []))
             answers, _, flags = defend(
                 torch.cat([train_x, test_x]),
                 spec,

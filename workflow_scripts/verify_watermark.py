@@ -16,16 +16,13 @@ from pathlib import Path
 
 import torch
 
-from sslsteal.backbones import build_encoder, load_encoder
+from sslsteal.backbones import load_encoder, random_init_encoder
 from sslsteal.data import load_split
 from sslsteal.defenses import rotated_uint8, rotation_labels
 from sslsteal.io import write_json
 from sslsteal.probe import representations
 from sslsteal.runtime import configure_torch, logged_to
 from sslsteal.victim import victim_watermark_head
-
-# As in the random-init probes (workflow_scripts/probe.py).
-RANDOM_INIT_SEED_OFFSET = 1_000_003
 
 with logged_to(snakemake.log[0]) as log:
     params, wc = snakemake.params, snakemake.wildcards
@@ -35,10 +32,9 @@ with logged_to(snakemake.log[0]) as log:
     if head is None:
         raise ValueError(f"{snakemake.input.watermarked} has no trained watermark head (recipe.watermark)")
     if params.suspect_kind == "random_init":
-        # The victim's architecture with weights from a seed no victim uses (as the
-        # random-init probes draw them).
-        torch.manual_seed(RANDOM_INIT_SEED_OFFSET + int(wc.seed))
-        suspect, suspect_meta = build_encoder(meta["backbone"], meta["in_channels"], meta["image_size"]), {}
+        # The victim's architecture, weights drawn as the random-init probes draw them.
+        suspect = random_init_encoder(meta["backbone"], meta["in_channels"], meta["image_size"], int(wc.seed))
+        suspect_meta = {}
     else:
         key = "config_hash" if params.suspect_kind in ("victim", "independent") else "victim_config_hash"
         suspect, suspect_meta = load_encoder(snakemake.input.suspect, expect={key: params.suspect_hash})

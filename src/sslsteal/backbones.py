@@ -203,6 +203,18 @@ def projection_head(in_dim: int, out_dim: int = 128) -> nn.Module:
     return nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, out_dim))
 
 
+# Random-init encoders (the floor of probes and the watermark's null) draw their weights
+# from this offset plus a seed: at the victims' own seed they would be a victim's initial
+# weights, which its trained features still resemble.
+RANDOM_INIT_SEED_OFFSET = 1_000_003
+
+
+def random_init_encoder(spec: dict, in_channels: int, image_size: int, seed: int) -> nn.Module:
+    """The ``spec`` architecture with seeded random weights, never trained."""
+    torch.manual_seed(RANDOM_INIT_SEED_OFFSET + seed)
+    return build_encoder(spec, in_channels, image_size)
+
+
 def save_encoder(path, encoder: nn.Module, backbone: dict, in_channels: int, image_size: int, **meta) -> None:
     """Checkpoint an encoder with everything needed to rebuild it (and what made it),
     its input normalisation included: read from the encoder itself, so the checkpoint

@@ -151,18 +151,25 @@ def check_extraction(config: dict) -> None:
 # --- duplicate detection ------------------------------------------------------------------
 
 
+def detection_calibration(config: dict, victim: str) -> dict:
+    """The victim's detector calibration with its defaults filled in: legitimate queries
+    from a split no attack queries (default the victim's dataset's train split), as many
+    as the longest stream the detector judges (default 10,000), in a seeded order."""
+    options = {"dataset": config["victims"][victim]["dataset"], "split": "train", "queries": 10000, "seed": 0}
+    options.update(config.get("defenses", {}).get("detection", {}).get("calibration", {}))
+    return options
+
+
 def check_detection(config: dict) -> None:
     """The detector's calibration stream must be legitimate queries (no attack's query
     images) and as long as the longest stream it judges."""
     block = config.get("defenses", {}).get("detection")
     if not block:
         return
-    calibration = block.get("calibration", {})
-    queries = calibration.get("queries", 10000)
     n_views = config["extraction"].get("head_recreation", {}).get("n_views", 1)
     for victim in block.get("victims", trained_victims(config)):
-        dataset = calibration.get("dataset", config["victims"][victim]["dataset"])
-        split = calibration.get("split", "train")
+        calibration = detection_calibration(config, victim)
+        dataset, split, queries = calibration["dataset"], calibration["split"], calibration["queries"]
         for i, attack in enumerate(block["attacks"]):
             query_set = config["query_sets"].get(attack["query_set"], {})
             if query_set.get("dataset") == dataset and query_set.get("split") == split:

@@ -15,7 +15,8 @@ attack and budget can run against every defense from the same cached answers.
   threshold is answered with noise carrying none of its content. The paper uses 0.8,
   comparing queries within one batch; against a user's whole history that flags nearly
   every query, so the threshold is calibrated instead: the (1 - target false-positive
-  rate) quantile of the scores of a stream of legitimate queries (``calibrate``), as
+  rate) quantile of the scores of a stream of legitimate queries
+  (:func:`calibrated_threshold`, rule ``calibrate_detection``), as
   long as the longest stream it will judge (a query's score grows with the history).
 - Watermark (reactive): the victim is trained with a secret rotation task (is the
   image rotated by an angle in [0, 180) or [180, 360)?) through an MLP head on its
@@ -35,8 +36,6 @@ from torch import nn
 from .defense_spec import defense_name, parse_defense  # noqa: F401  (re-exported)
 
 KINDS = ("noise", "detection")
-# Per-query arrays a defended dump may carry beside the answers.
-RECORD = ("flagged", "duplicate", "score")
 # What a record of a user facing the duplicate detector holds (see detection_scores).
 DETECTION = ("queries_sent", "flagged", "duplicates", "detection_precision", "detection_recall", "detection_f1")
 
@@ -89,6 +88,24 @@ def calibrated_threshold(scores, target_fpr: float) -> float:
     # At most k = floor(rate * n) scores may lie strictly above: the (n - k)-th smallest.
     allowed = int(np.floor(target_fpr * scores.size + 1e-9))
     return float(np.sort(scores)[scores.size - allowed - 1])
+
+
+def detector_view(stream: torch.Tensor, projector: nn.Module | None) -> torch.Tensor:
+    """What the detector compares: the victim's projections of a stream of answers
+    (M x D), or the answers themselves when the victim has no head."""
+    with torch.no_grad():
+        if projector is None:
+            return stream.float()
+        return torch.cat([projector(stream[i : i + 4096].float()) for i in range(0, len(stream), 4096)])
+
+
+def resolve_defense(name: str, calibration_paths=()) -> dict:
+    """The settings of the defense ``name`` with a detector's threshold resolved: from
+    the calibration record (the one path in ``calibration_paths``) for ``detectfpr``."""
+    from .io import read_json
+
+    paths = list(calibration_paths)
+    return with_threshold(parse_defense(name), read_json(paths[0]) if paths else None)
 
 
 def with_threshold(spec: dict, calibration: dict | None) -> dict:
@@ -179,11 +196,7 @@ def defend(
     if spec["kind"] != "detection":
         raise ValueError(f"unknown defense kind {spec['kind']!r}; known: {', '.join(KINDS)}")
     stream = views_stream(answers) if views else answers
-    with torch.no_grad():
-        seen = stream.float() if projector is None else torch.cat(
-            [projector(stream[i : i + 4096].float()) for i in range(0, len(stream), 4096)]
-        )
-    score = similarity_to_earlier(seen)
+    score = similarity_to_earlier(detector_view(stream, projector))
     flagged = score > spec["threshold"]
     if views:
         flagged = from_views_stream(flagged, answers.shape[0])  # back to V x N
