@@ -73,3 +73,20 @@ def test_watermark_table_tests_suspects_against_the_null_and_measures_its_false_
     assert summary["suspects"] == 3 and summary["null_encoders"] == 6 and summary["measured_fpr"] == 0
     assert summary["measured_fpr_high"] > 0.3  # 0 of 6 is weak evidence, and says so
     assert null_p_value(summary["flag_above"], null_accuracy) == pytest.approx(0.05 / 3)
+
+
+def test_watermark_cost_is_paired_over_the_test_images(tmp_path):
+    """Plain twin right on 850 of 1,000 test images, the watermarked victim on the same
+    ones but 20: cost exactly 2.0 points, its interval around it."""
+    from sslsteal.probe import encode_correct
+
+    plain_correct = np.arange(1000) < 850
+    marked_correct = plain_correct & (np.arange(1000) >= 20)
+    plain = write(tmp_path / "plain.json", victim="plain", accuracy=0.85, n_test=1000, correct=encode_correct(plain_correct))
+    marked = write(tmp_path / "marked.json", victim="wm", accuracy=0.83, n_test=1000, correct=encode_correct(marked_correct))
+    null = [write(tmp_path / f"r{i}.json", suspect_kind="random_init", suspect="v", watermarked="wm", seed=i,
+                  images=1000, accuracy=a) for i, a in enumerate([0.5, 0.51, 0.49, 0.52, 0.5])]
+    suspect = write(tmp_path / "victim.json", suspect_kind="victim", suspect="wm", watermarked="wm", images=1000, accuracy=0.9)
+    _, summary = watermark_table([suspect], null, marked, plain, 0.05)
+    cost = summary["cost"]
+    assert cost.estimate == pytest.approx(0.02) and cost.low <= 0.02 <= cost.high and cost.low > 0

@@ -342,6 +342,14 @@ def watermark_table(
         "measured_fpr_high": fpr_high,
         "uncorrected_flags": int(per_test),
     }
+    if plain_probe:
+        # The watermark's cost, paired over the two probes' test images (same seed).
+        from .stats import decode_correct, difference_interval
+
+        plain, marked = (read_json(path) for path in (plain_probe, watermarked_probe))
+        summary["cost"] = difference_interval(
+            decode_correct(plain["correct"], plain["n_test"])[None, :], decode_correct(marked["correct"], marked["n_test"])[None, :]
+        )
     for kind, path in (("probe accuracy: watermarked victim", watermarked_probe), ("probe accuracy: plain twin", plain_probe)):
         if path:
             probe = read_json(path)
@@ -377,14 +385,14 @@ def write_watermark(table: pd.DataFrame, summary: dict, csv_path, markdown_path,
     )
     cost = table[table["kind"].str.startswith("probe accuracy")].set_index("kind")
     cost_text = "No plain twin (same config without the watermark) in the config: cost not measured.\n"
-    if "probe accuracy: plain twin" in cost.index:
-        marked = float(cost.loc["probe accuracy: watermarked victim", "accuracy"]) * 100
-        plain = float(cost.loc["probe accuracy: plain twin", "accuracy"]) * 100
+    if "cost" in summary:
+        shown = {k: _interval_text(*cost.loc[k, ["accuracy", "ci_low", "ci_high"]]) for k in cost.index}
+        paid = summary["cost"]
         cost_text = (
-            f"Linear-probe accuracy: watermarked victim {marked:.1f}%, the same victim trained "
-            f"without the watermark ({cost.loc['probe accuracy: plain twin', 'suspect']}) {plain:.1f}%: "
-            f"the watermark costs {plain - marked:.1f} points (one seed each; see the victim-quality table "
-            "for intervals).\n"
+            f"Linear-probe accuracy: watermarked victim {shown['probe accuracy: watermarked victim']}%, the same "
+            f"victim trained without the watermark ({cost.loc['probe accuracy: plain twin', 'suspect']}) "
+            f"{shown['probe accuracy: plain twin']}%: the watermark costs "
+            f"{_interval_text(paid.estimate, paid.low, paid.high)} points (paired over the test images; one seed each).\n"
         )
     alpha = summary["false_positive_rate"]
     text = (
