@@ -13,19 +13,20 @@ include: "rules/common.smk"
 
 
 wildcard_constraints:
-    victim="|".join(VICTIMS),
+    victim=wildcard_pattern(VICTIMS),
     dataset="[a-z0-9_]+",
-    method="direct|head_access|head_recreation",
+    approach=wildcard_pattern(APPROACHES),
     view_seed=r"\d+",
-    loss="mse|infonce|softnn|wasserstein",
+    loss=wildcard_pattern(LOSSES),
     query_set="[A-Za-z0-9_]+",
     downstream="[A-Za-z0-9_]+",
     budget=r"\d+",
     seed=r"\d+",
-    defense=r"noise[0-9.e+-]+|detectfpr[0-9.e-]+|detect[0-9.]+",
+    # Any name: sslsteal.targets.check_wildcards says what is wrong with a bad one.
+    defense=r"[a-z_]+[0-9.e+-]*",
     answers=r"answers|views_seed\d+",
-    kind="poisoning|detection",
-    suspect="|".join(VICTIMS),
+    kind=wildcard_pattern(DEFENSE_KINDS),
+    suspect=wildcard_pattern(VICTIMS),
 
 
 include: "rules/data.smk"
@@ -36,11 +37,10 @@ include: "rules/baselines.smk"
 include: "rules/probe.smk"
 include: "rules/paper_figures.smk"
 include: "rules/defense.smk"
-include: "rules/published.smk"
 include: "rules/paper_comparison.smk"
 
 
 rule paper_figures:
     default_target: True
     input:
-        paper_figure_outputs(),
+        targets.paper_figure_outputs(config),

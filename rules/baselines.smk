@@ -5,6 +5,7 @@
 
 rule train_own_ssl:
     input:
+        checked,
         # Only the metadata of the answers (the API's input shape and the queries'
         # checksum): this attacker never uses the answers themselves.
         dump="results/dumps/{victim}/{query_set}/answers.h5",
@@ -15,12 +16,12 @@ rule train_own_ssl:
     log:
         "logs/train_own_ssl/{victim}/{query_set}/{budget}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/train_own_ssl/{victim}/{query_set}/{budget}/seed{seed}.tsv"
+        "results/job_times/train_own_ssl/{victim}/{query_set}/{budget}/seed{seed}.tsv"
     wildcard_constraints:
         victim=TRAINED_VICTIMS_PATTERN,
     conda:
         "../envs/sslsteal.yaml"
-    threads: config["threads"]["extract"]
+    threads: THREADS["training"]
     resources:
         **RESOURCES["extract"],
         gpu=ENCODER_GPUS,
@@ -42,7 +43,7 @@ use rule train_victim as train_independent with:
     log:
         "logs/train_independent/{victim}.log",
     benchmark:
-        "results/benchmarks/train_independent/{victim}.tsv"
+        "results/job_times/train_independent/{victim}.tsv"
     params:
         victim=lambda wildcards: canonical(config["victims"][wildcards.victim]),
         seed=config.get("baselines", {}).get("independent", {}).get("seed", 1),

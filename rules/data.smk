@@ -7,7 +7,7 @@ rule prepare_dataset:
     log:
         "logs/prepare_dataset/{dataset}.log",
     benchmark:
-        "results/benchmarks/prepare_dataset/{dataset}.tsv"
+        "results/job_times/prepare_dataset/{dataset}.tsv"
     wildcard_constraints:
         dataset="(?!imagenet$)[a-z0-9_]+",
     localrule: True
@@ -30,7 +30,7 @@ use rule prepare_dataset as prepare_imagenet with:
     log:
         "logs/prepare_dataset/imagenet.log",
     benchmark:
-        "results/benchmarks/prepare_dataset/imagenet.tsv"
+        "results/job_times/prepare_dataset/imagenet.tsv"
     localrule: False
     threads: max(1, config["datasets"].get("imagenet", {}).get("workers", 8))
     params:

@@ -8,6 +8,7 @@
 # The detector's operating point, set on legitimate queries only: never on an attack's.
 rule calibrate_detection:
     input:
+        checked,
         encoder="results/victims/{victim}/encoder.pt",
         dataset=calibration_dataset,
     output:
@@ -15,15 +16,17 @@ rule calibrate_detection:
     log:
         "logs/calibrate_detection/{victim}.log",
     benchmark:
-        "results/benchmarks/calibrate_detection/{victim}.tsv"
+        "results/job_times/calibrate_detection/{victim}.tsv"
     conda:
         "../envs/sslsteal.yaml"
-    threads: config["threads"]["probe"]
+    threads: THREADS["inference"]
     resources:
         **RESOURCES["dump_victim"],
         gpu=ENCODER_GPUS,
     params:
-        calibration=lambda wildcards: canonical(detection_calibration(wildcards.victim)),
+        calibration=lambda wildcards: canonical(
+            cfg.detection_calibration(config, wildcards.victim)
+        ),
         target_fprs=[DEFENSES.get("detection", {}).get("target_fpr", 0.05)],
         victim_hash=victim_hash,
         precision=PRECISION,
@@ -33,6 +36,7 @@ rule calibrate_detection:
 
 rule defend_answers:
     input:
+        checked,
         dump="results/dumps/{victim}/{query_set}/{answers}.h5",
         # The defender owns the victim: the detector applies its projection head.
         encoder="results/victims/{victim}/encoder.pt",
@@ -42,10 +46,10 @@ rule defend_answers:
     log:
         "logs/defend_answers/{victim}/{query_set}/{defense}/{answers}.log",
     benchmark:
-        "results/benchmarks/defend_answers/{victim}/{query_set}/{defense}/{answers}.tsv"
+        "results/job_times/defend_answers/{victim}/{query_set}/{defense}/{answers}.tsv"
     conda:
         "../envs/sslsteal.yaml"
-    threads: config["threads"]["probe"]
+    threads: THREADS["inference"]
     resources:
         **RESOURCES["dump_victim"],
     params:
@@ -58,34 +62,37 @@ rule defend_answers:
 # The attack, unchanged, on the defended answers.
 use rule extract as extract_defended with:
     input:
+        checked,
         dump=defended_extraction_dump,
         dataset=query_dataset,
     output:
-        encoder="results/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}/encoder.pt",
-        train_log="results/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}/train_log.tsv",
+        encoder="results/defended/{defense}/stolen/{victim}/{approach}/{loss}/{query_set}/{budget}/seed{seed}/encoder.pt",
+        train_log="results/defended/{defense}/stolen/{victim}/{approach}/{loss}/{query_set}/{budget}/seed{seed}/train_log.tsv",
     log:
-        "logs/extract/defended/{defense}/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.log",
+        "logs/extract/defended/{defense}/{victim}/{approach}/{loss}/{query_set}/{budget}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/extract/defended/{defense}/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.tsv"
+        "results/job_times/extract/defended/{defense}/{victim}/{approach}/{loss}/{query_set}/{budget}/seed{seed}.tsv"
 
 
 use rule probe_stolen as probe_defended_stolen with:
     input:
-        encoder="results/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}/encoder.pt",
+        checked,
+        encoder="results/defended/{defense}/stolen/{victim}/{approach}/{loss}/{query_set}/{budget}/seed{seed}/encoder.pt",
         victim="results/victims/{victim}/encoder.pt",
         dataset=downstream_dataset,
     output:
-        "results/probes/{downstream}/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.json",
+        "results/probes/{downstream}/defended/{defense}/stolen/{victim}/{approach}/{loss}/{query_set}/{budget}/seed{seed}.json",
     log:
-        "logs/probe/{downstream}/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.log",
+        "logs/probe/{downstream}/defended/{defense}/stolen/{victim}/{approach}/{loss}/{query_set}/{budget}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/probe/{downstream}/defended/{defense}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.tsv"
+        "results/job_times/probe/{downstream}/defended/{defense}/stolen/{victim}/{approach}/{loss}/{query_set}/{budget}/seed{seed}.tsv"
 
 
 # The legitimate user: sends its downstream train then test images through the
 # defended API and trains its linear probe on the answers it gets.
 use rule probe_stolen as probe_defended_victim with:
     input:
+        checked,
         encoder="results/victims/{victim}/encoder.pt",
         dataset=downstream_dataset,
         calibration=calibration_record,
@@ -94,7 +101,7 @@ use rule probe_stolen as probe_defended_victim with:
     log:
         "logs/probe/{downstream}/defended/{defense}/victim/{victim}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/probe/{downstream}/defended/{defense}/victim/{victim}/seed{seed}.tsv"
+        "results/job_times/probe/{downstream}/defended/{defense}/victim/{victim}/seed{seed}.tsv"
     params:
         encoder_kind="victim",
         defense=lambda wildcards: wildcards.defense,
@@ -102,15 +109,16 @@ use rule probe_stolen as probe_defended_victim with:
 
 rule collect_defense_probes:
     input:
-        lambda wildcards: defense_probes(
-            wildcards.victim, wildcards.downstream, wildcards.kind
+        checked,
+        lambda wildcards: targets.defense_probes(
+            config, wildcards.victim, wildcards.downstream, wildcards.kind
         ),
     output:
         "results/tables/{victim}/{downstream}/defense_{kind}.csv",
     log:
         "logs/collect_defense_probes/{victim}/{downstream}/{kind}.log",
     benchmark:
-        "results/benchmarks/collect_defense_probes/{victim}/{downstream}/{kind}.tsv"
+        "results/job_times/collect_defense_probes/{victim}/{downstream}/{kind}.tsv"
     localrule: True
     conda:
         "../envs/sslsteal.yaml"
@@ -122,6 +130,7 @@ rule collect_defense_probes:
 
 rule defense_poisoning_table:
     input:
+        checked,
         "results/tables/{victim}/{downstream}/defense_poisoning.csv",
     output:
         csv="paper_figures/{victim}/{downstream}/defense_poisoning.csv",
@@ -134,7 +143,7 @@ rule defense_poisoning_table:
     log:
         "logs/defense_poisoning_table/{victim}/{downstream}.log",
     benchmark:
-        "results/benchmarks/defense_poisoning_table/{victim}/{downstream}.tsv"
+        "results/job_times/defense_poisoning_table/{victim}/{downstream}.tsv"
     localrule: True
     conda:
         "../envs/sslsteal.yaml"
@@ -148,9 +157,10 @@ rule defense_poisoning_table:
 
 rule defense_detection_table:
     input:
+        checked,
         probes="results/tables/{victim}/{downstream}/defense_detection.csv",
         calibration="results/defenses/{victim}/detection_calibration.json",
-        scores=lambda wildcards: detection_scores_dumps(wildcards.victim),
+        scores=lambda wildcards: targets.detection_scores_dumps(config, wildcards.victim),
     output:
         csv="paper_figures/{victim}/{downstream}/defense_detection.csv",
         markdown="paper_figures/{victim}/{downstream}/defense_detection.md",
@@ -167,7 +177,7 @@ rule defense_detection_table:
     log:
         "logs/defense_detection_table/{victim}/{downstream}.log",
     benchmark:
-        "results/benchmarks/defense_detection_table/{victim}/{downstream}.tsv"
+        "results/job_times/defense_detection_table/{victim}/{downstream}.tsv"
     localrule: True
     conda:
         "../envs/sslsteal.yaml"
@@ -175,7 +185,9 @@ rule defense_detection_table:
         **RESOURCES["light"],
     params:
         style=canonical(config["paper_figures"].get("figure", {})),
-        attacks=lambda wildcards: canonical(detection_attacks(wildcards.victim)),
+        attacks=lambda wildcards: canonical(
+            targets.detection_attacks(config, wildcards.victim)
+        ),
     script:
         "../workflow_scripts/defense_detection_table.py"
 
@@ -185,6 +197,7 @@ rule defense_detection_table:
 # against the null of encoders that never saw the victim.
 rule verify_watermark_victim:
     input:
+        checked,
         watermarked="results/victims/{victim}/encoder.pt",
         suspect="results/victims/{suspect}/encoder.pt",
         dataset=watermark_dataset,
@@ -193,19 +206,17 @@ rule verify_watermark_victim:
     log:
         "logs/verify_watermark/{victim}/victim/{suspect}.log",
     benchmark:
-        "results/benchmarks/verify_watermark/{victim}/victim/{suspect}.tsv"
+        "results/job_times/verify_watermark/{victim}/victim/{suspect}.tsv"
     conda:
         "../envs/sslsteal.yaml"
-    threads: config["threads"]["probe"]
+    threads: THREADS["inference"]
     resources:
         **RESOURCES["probe"],
         gpu=ENCODER_GPUS,
     params:
         verification=canonical(DEFENSES.get("watermark", {})),
         victim_hash=victim_hash,
-        suspect_hash=lambda wildcards: config_hash(
-            canonical(config["victims"][wildcards.suspect])
-        ),
+        suspect_hash=suspect_hash,
         suspect_kind="victim",
         precision=PRECISION,
     script:
@@ -214,15 +225,16 @@ rule verify_watermark_victim:
 
 use rule verify_watermark_victim as verify_watermark_stolen with:
     input:
+        checked,
         watermarked="results/victims/{victim}/encoder.pt",
-        suspect="results/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}/encoder.pt",
+        suspect="results/stolen/{victim}/{approach}/{loss}/{query_set}/{budget}/seed{seed}/encoder.pt",
         dataset=watermark_dataset,
     output:
-        "results/watermark/{victim}/stolen/{method}/{loss}/{query_set}/{budget}/seed{seed}.json",
+        "results/watermark/{victim}/stolen/{approach}/{loss}/{query_set}/{budget}/seed{seed}.json",
     log:
-        "logs/verify_watermark/{victim}/stolen/{method}/{loss}/{query_set}/{budget}/seed{seed}.log",
+        "logs/verify_watermark/{victim}/stolen/{approach}/{loss}/{query_set}/{budget}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/verify_watermark/{victim}/stolen/{method}/{loss}/{query_set}/{budget}/seed{seed}.tsv"
+        "results/job_times/verify_watermark/{victim}/stolen/{approach}/{loss}/{query_set}/{budget}/seed{seed}.tsv"
     params:
         suspect_hash=victim_hash,
         suspect_kind="stolen",
@@ -231,6 +243,7 @@ use rule verify_watermark_victim as verify_watermark_stolen with:
 # The null: encoders that never saw the watermarked victim.
 use rule verify_watermark_victim as verify_watermark_independent with:
     input:
+        checked,
         watermarked="results/victims/{victim}/encoder.pt",
         suspect="results/independent/{suspect}/encoder.pt",
         dataset=watermark_dataset,
@@ -239,16 +252,15 @@ use rule verify_watermark_victim as verify_watermark_independent with:
     log:
         "logs/verify_watermark/{victim}/independent/{suspect}.log",
     benchmark:
-        "results/benchmarks/verify_watermark/{victim}/independent/{suspect}.tsv"
+        "results/job_times/verify_watermark/{victim}/independent/{suspect}.tsv"
     params:
-        suspect_hash=lambda wildcards: config_hash(
-            canonical(config["victims"][wildcards.suspect])
-        ),
+        suspect_hash=suspect_hash,
         suspect_kind="independent",
 
 
 use rule verify_watermark_victim as verify_watermark_own_ssl with:
     input:
+        checked,
         watermarked="results/victims/{victim}/encoder.pt",
         suspect="results/own_ssl/{suspect}/{query_set}/{budget}/seed{seed}/encoder.pt",
         dataset=watermark_dataset,
@@ -257,16 +269,15 @@ use rule verify_watermark_victim as verify_watermark_own_ssl with:
     log:
         "logs/verify_watermark/{victim}/own_ssl/{suspect}/{query_set}/{budget}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/verify_watermark/{victim}/own_ssl/{suspect}/{query_set}/{budget}/seed{seed}.tsv"
+        "results/job_times/verify_watermark/{victim}/own_ssl/{suspect}/{query_set}/{budget}/seed{seed}.tsv"
     params:
-        suspect_hash=lambda wildcards: config_hash(
-            canonical(config["victims"][wildcards.suspect])
-        ),
+        suspect_hash=suspect_hash,
         suspect_kind="own_ssl",
 
 
 use rule verify_watermark_victim as verify_watermark_random_init with:
     input:
+        checked,
         watermarked="results/victims/{victim}/encoder.pt",
         dataset=watermark_dataset,
     output:
@@ -274,7 +285,7 @@ use rule verify_watermark_victim as verify_watermark_random_init with:
     log:
         "logs/verify_watermark/{victim}/random_init/seed{seed}.log",
     benchmark:
-        "results/benchmarks/verify_watermark/{victim}/random_init/seed{seed}.tsv"
+        "results/job_times/verify_watermark/{victim}/random_init/seed{seed}.tsv"
     params:
         suspect_hash=None,
         suspect_kind="random_init",
@@ -282,14 +293,15 @@ use rule verify_watermark_victim as verify_watermark_random_init with:
 
 rule watermark_table:
     input:
-        suspects=lambda wildcards: watermark_suspects(wildcards.victim),
-        null=lambda wildcards: watermark_null(wildcards.victim),
+        checked,
+        suspects=lambda wildcards: targets.watermark_suspects(config, wildcards.victim),
+        null=lambda wildcards: targets.watermark_null(config, wildcards.victim),
         watermarked=expand(
             "results/probes/{downstream}/victim/{{victim}}/seed{seed}.json",
             downstream=config["paper_figures"]["downstream"],
             seed=SEED0,
         ),
-        plain=plain_twin_probe,
+        plain=lambda wildcards: targets.plain_twin_probe(config, wildcards.victim),
     output:
         csv="paper_figures/{victim}/watermark.csv",
         markdown="paper_figures/{victim}/watermark.md",
@@ -301,7 +313,7 @@ rule watermark_table:
     log:
         "logs/watermark_table/{victim}.log",
     benchmark:
-        "results/benchmarks/watermark_table/{victim}.tsv"
+        "results/job_times/watermark_table/{victim}.tsv"
     localrule: True
     conda:
         "../envs/sslsteal.yaml"

@@ -5,6 +5,7 @@
 
 rule dump_victim:
     input:
+        checked,
         encoder="results/victims/{victim}/encoder.pt",
         dataset=query_dataset,
     output:
@@ -12,10 +13,10 @@ rule dump_victim:
     log:
         "logs/dump_victim/{victim}/{query_set}/answers.log",
     benchmark:
-        "results/benchmarks/dump_victim/{victim}/{query_set}/answers.tsv"
+        "results/job_times/dump_victim/{victim}/{query_set}/answers.tsv"
     conda:
         "../envs/sslsteal.yaml"
-    threads: config["threads"]["probe"]
+    threads: THREADS["inference"]
     resources:
         **RESOURCES["dump_victim"],
         gpu=ENCODER_GPUS,
@@ -35,7 +36,7 @@ use rule dump_victim as dump_victim_views with:
     log:
         "logs/dump_victim/{victim}/{query_set}/views_seed{view_seed}.log",
     benchmark:
-        "results/benchmarks/dump_victim/{victim}/{query_set}/views_seed{view_seed}.tsv"
+        "results/job_times/dump_victim/{victim}/{query_set}/views_seed{view_seed}.tsv"
     # `use rule ... with` keeps dump_victim's other params; this adds the views.
     params:
         views=lambda wildcards: canonical(

@@ -4,25 +4,26 @@
 
 rule extract:
     input:
+        checked,
         dump=extraction_dump,
         dataset=query_dataset,
     output:
-        encoder="results/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}/encoder.pt",
-        train_log="results/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}/train_log.tsv",
+        encoder="results/stolen/{victim}/{approach}/{loss}/{query_set}/{budget}/seed{seed}/encoder.pt",
+        train_log="results/stolen/{victim}/{approach}/{loss}/{query_set}/{budget}/seed{seed}/train_log.tsv",
     log:
-        "logs/extract/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.log",
+        "logs/extract/{victim}/{approach}/{loss}/{query_set}/{budget}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/extract/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.tsv"
+        "results/job_times/extract/{victim}/{approach}/{loss}/{query_set}/{budget}/seed{seed}.tsv"
     conda:
         "../envs/sslsteal.yaml"
-    threads: config["threads"]["extract"]
+    threads: THREADS["extraction"]
     resources:
         **RESOURCES["extract"],
         gpu=ENCODER_GPUS,
     params:
-        backbone=lambda wildcards: stolen_backbone(wildcards.victim),
+        backbone=stolen_backbone,
         loss_options=extraction_loss_options,
-        method_options=extraction_method_options,
+        approach_options=extraction_approach_options,
         query_set=lambda wildcards: canonical(config["query_sets"][wildcards.query_set]),
         steps=EXTRACTION["steps"],
         weight_decay=EXTRACTION.get("weight_decay", 0.0),

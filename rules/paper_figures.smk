@@ -4,16 +4,19 @@
 
 rule collect_probes:
     input:
-        baselines=lambda wildcards: baseline_probes(
-            wildcards.victim, wildcards.downstream
+        checked,
+        baselines=lambda wildcards: targets.baseline_probes(
+            config, wildcards.victim, wildcards.downstream
         ),
-        stolen=lambda wildcards: stolen_probes(wildcards.victim, wildcards.downstream),
+        stolen=lambda wildcards: targets.stolen_probes(
+            config, wildcards.victim, wildcards.downstream
+        ),
     output:
         "results/tables/{victim}/{downstream}/probes.csv",
     log:
         "logs/collect_probes/{victim}/{downstream}.log",
     benchmark:
-        "results/benchmarks/collect_probes/{victim}/{downstream}.tsv"
+        "results/job_times/collect_probes/{victim}/{downstream}.tsv"
     localrule: True
     conda:
         "../envs/sslsteal.yaml"
@@ -25,6 +28,7 @@ rule collect_probes:
 
 rule stolen_accuracy_table:
     input:
+        checked,
         "results/tables/{victim}/{downstream}/probes.csv",
     output:
         csv=report(
@@ -36,7 +40,7 @@ rule stolen_accuracy_table:
     log:
         "logs/stolen_accuracy_table/{victim}/{downstream}.log",
     benchmark:
-        "results/benchmarks/stolen_accuracy_table/{victim}/{downstream}.tsv"
+        "results/job_times/stolen_accuracy_table/{victim}/{downstream}.tsv"
     localrule: True
     conda:
         "../envs/sslsteal.yaml"
@@ -48,6 +52,7 @@ rule stolen_accuracy_table:
 
 rule accuracy_vs_queries_figure:
     input:
+        checked,
         "results/tables/{victim}/{downstream}/probes.csv",
     output:
         report(
@@ -58,7 +63,7 @@ rule accuracy_vs_queries_figure:
     log:
         "logs/accuracy_vs_queries_figure/{victim}/{downstream}.log",
     benchmark:
-        "results/benchmarks/accuracy_vs_queries_figure/{victim}/{downstream}.tsv"
+        "results/job_times/accuracy_vs_queries_figure/{victim}/{downstream}.tsv"
     localrule: True
     conda:
         "../envs/sslsteal.yaml"
@@ -66,47 +71,42 @@ rule accuracy_vs_queries_figure:
         **RESOURCES["light"],
     params:
         style=canonical(config["paper_figures"].get("figure", {})),
-        query_set=lambda wildcards: comparison_cell(wildcards.victim)[0],
+        query_set=lambda wildcards: comparison_cell(wildcards)[0],
     script:
         "../workflow_scripts/accuracy_vs_queries_figure.py"
 
 
-rule method_comparison_table:
+rule approach_comparison_table:
     input:
+        checked,
         "results/tables/{victim}/{downstream}/probes.csv",
     output:
         csv=report(
-            "paper_figures/{victim}/{downstream}/method_comparison.csv",
-            caption="../report/method_comparison.rst",
+            "paper_figures/{victim}/{downstream}/approach_comparison.csv",
+            caption="../report/approach_comparison.rst",
             category="Extraction approaches",
         ),
-        markdown="paper_figures/{victim}/{downstream}/method_comparison.md",
+        markdown="paper_figures/{victim}/{downstream}/approach_comparison.md",
     log:
-        "logs/method_comparison_table/{victim}/{downstream}.log",
+        "logs/approach_comparison_table/{victim}/{downstream}.log",
     benchmark:
-        "results/benchmarks/method_comparison_table/{victim}/{downstream}.tsv"
+        "results/job_times/approach_comparison_table/{victim}/{downstream}.tsv"
     localrule: True
     conda:
         "../envs/sslsteal.yaml"
     resources:
         **RESOURCES["light"],
     params:
-        query_set=lambda wildcards: comparison_cell(wildcards.victim)[0],
-        budget=lambda wildcards: comparison_cell(wildcards.victim)[1],
+        query_set=lambda wildcards: comparison_cell(wildcards)[0],
+        budget=lambda wildcards: comparison_cell(wildcards)[1],
     script:
-        "../workflow_scripts/method_comparison_table.py"
+        "../workflow_scripts/approach_comparison_table.py"
 
 
 rule victim_quality_table:
     input:
-        lambda wildcards: sorted(
-            {
-                path
-                for victim in VICTIMS
-                for path in baseline_probes(victim, wildcards.downstream)
-                if "/own_ssl/" not in path
-            }
-        ),
+        checked,
+        lambda wildcards: targets.victim_quality_probes(config, wildcards.downstream),
     output:
         csv=report(
             "paper_figures/victim_quality_{downstream}.csv",
@@ -117,7 +117,7 @@ rule victim_quality_table:
     log:
         "logs/victim_quality_table/{downstream}.log",
     benchmark:
-        "results/benchmarks/victim_quality_table/{downstream}.tsv"
+        "results/job_times/victim_quality_table/{downstream}.tsv"
     localrule: True
     conda:
         "../envs/sslsteal.yaml"
@@ -131,24 +131,7 @@ rule victim_quality_table:
 # interval over seeds and test images, verdict.
 rule claims:
     input:
-        lambda wildcards: sorted(
-            {
-                path
-                for victim in VICTIMS
-                for path in baseline_probes(
-                    victim, config["paper_figures"]["downstream"]
-                )
-                + stolen_probes(victim, config["paper_figures"]["downstream"])
-            }
-            | {
-                path
-                for kind in ("poisoning", "detection")
-                for victim in defended_victims(kind)
-                for path in defense_probes(
-                    victim, config["paper_figures"]["downstream"], kind
-                )
-            }
-        ),
+        targets.claims_probes(config),
     output:
         csv=report(
             "paper_figures/claims.csv",
@@ -159,15 +142,15 @@ rule claims:
     log:
         "logs/claims.log",
     benchmark:
-        "results/benchmarks/claims.tsv"
+        "results/job_times/claims.tsv"
     localrule: True
     conda:
         "../envs/sslsteal.yaml"
     resources:
         **RESOURCES["light"],
     params:
-        query_set_kinds=canonical(query_set_kinds()),
-        victim_train_sizes=canonical(victim_train_sizes()),
+        query_set_kinds=canonical(cfg.query_set_kinds(config)),
+        victim_train_sizes=canonical(cfg.victim_train_sizes(config)),
         margin=config["paper_figures"]["claims"]["margin"],
     script:
         "../workflow_scripts/claims_table.py"

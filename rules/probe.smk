@@ -7,20 +7,21 @@
 
 rule probe_stolen:
     input:
-        encoder="results/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}/encoder.pt",
+        checked,
+        encoder="results/stolen/{victim}/{approach}/{loss}/{query_set}/{budget}/seed{seed}/encoder.pt",
         # Fidelity compares the stolen representation with the victim's on the probe's
         # held-out images (evaluation, not the attack: the attacker never sees these).
         victim="results/victims/{victim}/encoder.pt",
         dataset=downstream_dataset,
     output:
-        "results/probes/{downstream}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.json",
+        "results/probes/{downstream}/stolen/{victim}/{approach}/{loss}/{query_set}/{budget}/seed{seed}.json",
     log:
-        "logs/probe/{downstream}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.log",
+        "logs/probe/{downstream}/stolen/{victim}/{approach}/{loss}/{query_set}/{budget}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/probe/{downstream}/stolen/{victim}/{method}/{loss}/{query_set}/{budget}/seed{seed}.tsv"
+        "results/job_times/probe/{downstream}/stolen/{victim}/{approach}/{loss}/{query_set}/{budget}/seed{seed}.tsv"
     conda:
         "../envs/sslsteal.yaml"
-    threads: config["threads"]["probe"]
+    threads: THREADS["inference"]
     resources:
         **RESOURCES["probe"],
         gpu=ENCODER_GPUS,
@@ -34,6 +35,7 @@ rule probe_stolen:
 
 use rule probe_stolen as probe_victim with:
     input:
+        checked,
         encoder="results/victims/{victim}/encoder.pt",
         dataset=downstream_dataset,
     output:
@@ -41,7 +43,7 @@ use rule probe_stolen as probe_victim with:
     log:
         "logs/probe/{downstream}/victim/{victim}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/probe/{downstream}/victim/{victim}/seed{seed}.tsv"
+        "results/job_times/probe/{downstream}/victim/{victim}/seed{seed}.tsv"
     params:
         **PROBE_PARAMS,
         encoder_kind="victim",
@@ -52,6 +54,7 @@ use rule probe_stolen as probe_victim with:
 # fidelity to the victim is the reference for 'not stolen'.
 use rule probe_stolen as probe_random_init with:
     input:
+        checked,
         victim="results/victims/{victim}/encoder.pt",
         dataset=downstream_dataset,
     output:
@@ -59,7 +62,7 @@ use rule probe_stolen as probe_random_init with:
     log:
         "logs/probe/{downstream}/random_init/{victim}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/probe/{downstream}/random_init/{victim}/seed{seed}.tsv"
+        "results/job_times/probe/{downstream}/random_init/{victim}/seed{seed}.tsv"
     params:
         **PROBE_PARAMS,
         encoder_kind="random_init",
@@ -72,13 +75,14 @@ use rule probe_stolen as probe_random_init with:
 
 use rule probe_stolen as probe_raw_pixels with:
     input:
+        checked,
         dataset=downstream_dataset,
     output:
         "results/probes/{downstream}/raw_pixels/seed{seed}.json",
     log:
         "logs/probe/{downstream}/raw_pixels/seed{seed}.log",
     benchmark:
-        "results/benchmarks/probe/{downstream}/raw_pixels/seed{seed}.tsv"
+        "results/job_times/probe/{downstream}/raw_pixels/seed{seed}.tsv"
     params:
         **PROBE_PARAMS,
         encoder_kind="raw_pixels",
@@ -88,6 +92,7 @@ use rule probe_stolen as probe_raw_pixels with:
 # The attacker's own SSL on its query images, no API (baselines.own_ssl).
 use rule probe_stolen as probe_own_ssl with:
     input:
+        checked,
         encoder="results/own_ssl/{victim}/{query_set}/{budget}/seed{seed}/encoder.pt",
         victim="results/victims/{victim}/encoder.pt",
         dataset=downstream_dataset,
@@ -96,7 +101,7 @@ use rule probe_stolen as probe_own_ssl with:
     log:
         "logs/probe/{downstream}/own_ssl/{victim}/{query_set}/{budget}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/probe/{downstream}/own_ssl/{victim}/{query_set}/{budget}/seed{seed}.tsv"
+        "results/job_times/probe/{downstream}/own_ssl/{victim}/{query_set}/{budget}/seed{seed}.tsv"
     params:
         **PROBE_PARAMS,
         encoder_kind="own_ssl",
@@ -107,6 +112,7 @@ use rule probe_stolen as probe_own_ssl with:
 # of an encoder that learned the same task without stealing.
 use rule probe_stolen as probe_independent with:
     input:
+        checked,
         encoder="results/independent/{victim}/encoder.pt",
         victim="results/victims/{victim}/encoder.pt",
         dataset=downstream_dataset,
@@ -115,7 +121,7 @@ use rule probe_stolen as probe_independent with:
     log:
         "logs/probe/{downstream}/independent/{victim}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/probe/{downstream}/independent/{victim}/seed{seed}.tsv"
+        "results/job_times/probe/{downstream}/independent/{victim}/seed{seed}.tsv"
     params:
         **PROBE_PARAMS,
         encoder_kind="independent",

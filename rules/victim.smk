@@ -4,6 +4,7 @@
 
 rule train_victim:
     input:
+        checked,
         dataset=victim_dataset,
     output:
         encoder="results/victims/{victim}/encoder.pt",
@@ -11,12 +12,12 @@ rule train_victim:
     log:
         "logs/train_victim/{victim}.log",
     benchmark:
-        "results/benchmarks/train_victim/{victim}.tsv"
+        "results/job_times/train_victim/{victim}.tsv"
     wildcard_constraints:
         victim=TRAINED_VICTIMS_PATTERN,
     conda:
         "../envs/sslsteal.yaml"
-    threads: config["threads"]["train_victim"]
+    threads: THREADS["training"]
     resources:
         **RESOURCES["train_victim"],
         gpu=ENCODER_GPUS,
@@ -30,6 +31,7 @@ rule train_victim:
 
 rule import_victim:
     input:
+        checked,
         checkpoint=lambda wildcards: config["victims"][wildcards.victim]["external"][
             "path"
         ],
@@ -38,7 +40,7 @@ rule import_victim:
     log:
         "logs/import_victim/{victim}.log",
     benchmark:
-        "results/benchmarks/import_victim/{victim}.tsv"
+        "results/job_times/import_victim/{victim}.tsv"
     wildcard_constraints:
         victim=EXTERNAL_VICTIMS_PATTERN,
     conda:

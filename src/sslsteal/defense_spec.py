@@ -1,28 +1,36 @@
 """Defense names <-> settings, without torch (the Snakefile imports this at start-up).
 
-A path names its defense:
+A path names its defense, by the config block that sets it and the setting:
 
-- ``noise<sigma>``: prediction poisoning, Gaussian noise of sigma times the answers'
-  centred standard deviation;
-- ``detectfpr<rate>``: augmented-duplicate detection at the threshold that flags
+- ``poisoning_sigma<sigma>``: prediction poisoning, Gaussian noise of sigma times the
+  answers' centred standard deviation;
+- ``detection_fpr<rate>``: augmented-duplicate detection at the threshold that flags
   ``rate`` of a calibration stream of legitimate queries (the operating point the
   config asks for; the threshold comes from the victim's calibration record);
-- ``detect<threshold>``: the same detector at a fixed threshold on (1 + cos) / 2 (the
-  paper's 0.8), kept as a target to show what an uncalibrated threshold does.
+- ``detection_threshold<threshold>``: the same detector at a fixed threshold on
+  (1 + cos) / 2 (the paper's 0.8), kept as a target to show what an uncalibrated
+  threshold does.
 """
 
 from __future__ import annotations
 
 import math
 
-# Longest prefix first: "detectfpr0.05" is not "detect" with threshold "fpr0.05".
-PREFIXES = (("noise", "noise", "sigma"), ("detectfpr", "detection", "fpr"), ("detect", "detection", "threshold"))
+# (prefix, kind, setting)
+PREFIXES = (
+    ("poisoning_sigma", "poisoning", "sigma"),
+    ("detection_fpr", "detection", "fpr"),
+    ("detection_threshold", "detection", "threshold"),
+)
+# Names of earlier versions, refused with the new one.
+OLD_PREFIXES = (("noise", "poisoning_sigma"), ("detectfpr", "detection_fpr"), ("detect", "detection_threshold"))
+EXAMPLES = "poisoning_sigma<sigma> (e.g. poisoning_sigma0.3), detection_fpr<rate> (e.g. detection_fpr0.05) or detection_threshold<t> (e.g. detection_threshold0.8)"
 
 
 def parse_defense(name: str) -> dict:
-    """A defense's settings from its name, e.g. ``noise0.3``, ``detectfpr0.05`` or
-    ``detect0.8``. The name is the path wildcard, so any setting can be asked for as a
-    target."""
+    """A defense's settings from its name, e.g. ``poisoning_sigma0.3`` ->
+    ``{"kind": "poisoning", "sigma": 0.3}``. The name is the path wildcard, so any
+    setting can be asked for as a target."""
     for prefix, kind, key in PREFIXES:
         if name.startswith(prefix):
             try:
@@ -34,18 +42,19 @@ def parse_defense(name: str) -> dict:
                 rule = "in (0, 1)" if bounded else "finite and >= 0"
                 raise ValueError(f"defense {name!r}: {key} must be {rule}")
             return {"kind": kind, key: value}
-    raise ValueError(
-        f"unknown defense {name!r}: expected noise<sigma> (e.g. noise0.3), detectfpr<rate> "
-        "(e.g. detectfpr0.05) or detect<threshold> (e.g. detect0.8)"
-    )
+    for old, new in OLD_PREFIXES:
+        if name.startswith(old):
+            raise ValueError(f"defense {name!r}: renamed, write {new}{name[len(old):]}")
+    raise ValueError(f"unknown defense {name!r}: expected {EXAMPLES}")
 
 
 def defense_name(kind: str, value: float, key: str | None = None) -> str:
-    """Inverse of :func:`parse_defense`: ``noise0.3``, ``detectfpr0.05``, ``detect0.8``.
-    ``key`` tells the two detection names apart (``fpr`` or ``threshold``)."""
-    if kind == "noise":
-        return f"noise{value:g}"
-    return f"{'detectfpr' if key == 'fpr' else 'detect'}{value:g}"
+    """Inverse of :func:`parse_defense`: ``poisoning_sigma0.3``, ``detection_fpr0.05``,
+    ``detection_threshold0.8``. ``key`` tells the two detection names apart (``fpr``
+    or ``threshold``)."""
+    if kind == "poisoning":
+        return f"poisoning_sigma{value:g}"
+    return f"detection_{'fpr' if key == 'fpr' else 'threshold'}{value:g}"
 
 
 def needs_calibration(spec: dict) -> bool:

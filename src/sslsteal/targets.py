@@ -1,0 +1,302 @@
+"""The workflow's target paths from its config, without torch or Snakemake: what each
+table, figure and defense needs (``rules/common.smk`` wraps these as input functions),
+and the check of a path's wildcards before any job runs.
+
+A path says what it holds: ``results/probes/<downstream>/stolen/<victim>/<approach>/
+<loss>/<query_set>/<budget>/seed<seed>.json`` is the probe of one extraction cell.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from . import config as cfg
+from .defense_spec import defense_name, parse_defense
+from .registry import APPROACHES, HEAD_APPROACHES, LOSSES, NON_NEGATIVE_LOSSES
+
+
+class TargetError(ValueError):
+    """A target path (or a path a rule was asked for) that this config cannot make."""
+
+    def __init__(self, what: str, message: str):
+        super().__init__(f"target error at {what}: {message}")
+
+
+def first_seed(config: dict) -> int:
+    """Defenses and watermark verification run at the first seed of ``seeds``."""
+    return cfg.default_seeds(config)[0]
+
+
+def cell_path(approach: str, loss: str, query_set: str, budget: int, seed: int) -> str:
+    return f"{approach}/{loss}/{query_set}/{budget}/seed{seed}"
+
+
+# --- probes -------------------------------------------------------------------------------
+
+
+def stolen_probes(config: dict, victim: str, downstream: str) -> list[str]:
+    return [
+        f"results/probes/{downstream}/stolen/{victim}/{cell_path(*cell)}.json"
+        for cell in cfg.extraction_cells(config, victim)
+    ]
+
+
+def baseline_probes(config: dict, victim: str, downstream: str) -> list[str]:
+    """The probes that give a victim's table its meaning, at every seed its cells use:
+    the victim, random init, raw pixels, the attacker's own SSL and the independent twin.
+    """
+    paths = []
+    for seed in cfg.probe_seeds(config, victim):
+        paths += [
+            f"results/probes/{downstream}/victim/{victim}/seed{seed}.json",
+            f"results/probes/{downstream}/random_init/{victim}/seed{seed}.json",
+            f"results/probes/{downstream}/raw_pixels/seed{seed}.json",
+        ]
+        if victim in cfg.independent_victims(config):
+            paths.append(f"results/probes/{downstream}/independent/{victim}/seed{seed}.json")
+    paths += [
+        f"results/probes/{downstream}/own_ssl/{victim}/{query_set}/{budget}/seed{seed}.json"
+        for query_set, budget, seed in cfg.own_ssl_cells(config, victim)
+    ]
+    return paths
+
+
+# --- dumps --------------------------------------------------------------------------------
+
+
+def views_dump(config: dict, victim: str, query_set: str) -> str:
+    seed = config["extraction"]["head_recreation"]["view_seed"]
+    return f"results/dumps/{victim}/{query_set}/views_seed{seed}.h5"
+
+
+def extraction_dump(config: dict, victim: str, approach: str, query_set: str) -> str:
+    """The answers an extraction job reads: the views dump for head recreation,
+    otherwise the plain answers (representations, and projections when there is a head).
+    """
+    if approach == "head_recreation":
+        return views_dump(config, victim, query_set)
+    return f"results/dumps/{victim}/{query_set}/answers.h5"
+
+
+def defended_dump(dump: str, defense: str) -> str:
+    """The same answers as ``dump``, as the API defended by ``defense`` gave them."""
+    folder, name = dump.rsplit("/", 1)
+    return f"{folder}/defended/{defense}/{name}"
+
+
+# --- defenses -----------------------------------------------------------------------------
+
+
+def defense_names(config: dict, kind: str) -> list[str]:
+    block = config["defenses"][kind]
+    if kind == "poisoning":
+        return [defense_name("poisoning", sigma) for sigma in block["sigmas"]]
+    return [defense_name("detection", block["target_fpr"], "fpr")]
+
+
+def attack_cell(config: dict, attack: dict) -> str:
+    return cell_path(attack["approach"], attack["loss"], attack["query_set"], attack["budget"], first_seed(config))
+
+
+def detection_attacks(config: dict, victim: str) -> list[dict]:
+    """The detection table's attacks, each with the defended dump holding its calls'
+    scores (the scores do not depend on the threshold: the first setting's dump)."""
+    name = defense_names(config, "detection")[0]
+    return [
+        {**attack, "dump": defended_dump(extraction_dump(config, victim, attack["approach"], attack["query_set"]), name)}
+        for attack in config["defenses"]["detection"]["attacks"]
+    ]
+
+
+def detection_scores_dumps(config: dict, victim: str) -> list[str]:
+    return sorted({attack["dump"] for attack in detection_attacks(config, victim)})
+
+
+def defense_probes(config: dict, victim: str, downstream: str, kind: str) -> list[str]:
+    """The probes a defense's table needs: the legitimate user's and each attack's,
+    defended (every setting) and undefended."""
+    seed = first_seed(config)
+    cells = [attack_cell(config, a) for a in config["defenses"][kind]["attacks"]]
+    paths = [
+        f"results/probes/{downstream}/victim/{victim}/seed{seed}.json",
+        f"results/probes/{downstream}/random_init/{victim}/seed{seed}.json",
+    ]
+    paths += [f"results/probes/{downstream}/stolen/{victim}/{cell}.json" for cell in cells]
+    for name in defense_names(config, kind):
+        paths.append(f"results/probes/{downstream}/defended/{name}/victim/{victim}/seed{seed}.json")
+        paths += [f"results/probes/{downstream}/defended/{name}/stolen/{victim}/{cell}.json" for cell in cells]
+    return paths
+
+
+def watermark_suspects(config: dict, victim: str) -> list[str]:
+    """What the verifier tests: the watermarked victim itself (the check that the
+    watermark is there) and its stolen copies at the first seed."""
+    seed = first_seed(config)
+    paths = [f"results/watermark/{victim}/victim/{victim}.json"]
+    paths += [
+        f"results/watermark/{victim}/stolen/{cell_path(*cell)}.json"
+        for cell in cfg.extraction_cells(config, victim)
+        if cell[-1] == seed
+    ]
+    return paths
+
+
+def watermark_null(config: dict, victim: str) -> list[str]:
+    """The verification records of the encoders that never saw ``victim``: its null."""
+    return [f"results/watermark/{victim}/{name}.json" for name in cfg.watermark_innocents(config, victim)]
+
+
+def plain_twin_probe(config: dict, victim: str) -> list[str]:
+    """The probe of the watermarked victim's plain twin (none without a twin)."""
+    twin = cfg.plain_twin(config, victim)
+    downstream = config["paper_figures"]["downstream"]
+    return [f"results/probes/{downstream}/victim/{twin}/seed{first_seed(config)}.json"] if twin else []
+
+
+# --- paper figures ------------------------------------------------------------------------
+
+
+def defense_outputs(config: dict, downstream: str) -> list[str]:
+    outputs = []
+    for kind in ("poisoning", "detection"):
+        for victim in cfg.defended_victims(config, kind):
+            outputs += [f"paper_figures/{victim}/{downstream}/defense_{kind}.{ext}" for ext in ("csv", "md", "png")]
+    for victim in cfg.watermarked_victims(config):
+        outputs += [f"paper_figures/{victim}/watermark.{ext}" for ext in ("csv", "md", "png")]
+    return outputs
+
+
+def paper_figure_outputs(config: dict) -> list[str]:
+    """Every table and figure of ``paper_figures`` (the default target)."""
+    main = config["paper_figures"]["downstream"]
+    downstreams = [main, *config["paper_figures"].get("extra_downstream", [])]
+    outputs = defense_outputs(config, main)
+    outputs += [f"paper_figures/{name}.{ext}" for name in ("paper_comparison", "claims") for ext in ("csv", "md")]
+    outputs += [f"paper_figures/victim_quality_{d}.{ext}" for d in downstreams for ext in ("csv", "md")]
+    for victim in sorted(config["victims"]):
+        for downstream in downstreams:
+            folder = f"paper_figures/{victim}/{downstream}"
+            outputs += [
+                f"{folder}/stolen_accuracy.csv",
+                f"{folder}/stolen_accuracy.md",
+                f"{folder}/accuracy_vs_queries.png",
+                f"{folder}/approach_comparison.csv",
+                f"{folder}/approach_comparison.md",
+            ]
+    return outputs
+
+
+def victim_quality_probes(config: dict, downstream: str) -> list[str]:
+    """Every victim's baseline probes but the own-SSL ones (the victim-quality table)."""
+    return sorted(
+        {p for v in sorted(config["victims"]) for p in baseline_probes(config, v, downstream) if "/own_ssl/" not in p}
+    )
+
+
+def claims_probes(config: dict) -> list[str]:
+    """The probe records the claims table reads: every victim's baselines and stolen
+    copies on the main downstream set, and every defense's probes."""
+    downstream = config["paper_figures"]["downstream"]
+    paths = set()
+    for victim in sorted(config["victims"]):
+        paths |= set(baseline_probes(config, victim, downstream)) | set(stolen_probes(config, victim, downstream))
+    for kind in ("poisoning", "detection"):
+        for victim in cfg.defended_victims(config, kind):
+            paths |= set(defense_probes(config, victim, downstream, kind))
+    return sorted(paths)
+
+
+def published_matches(config: dict, published_file: str | Path) -> dict:
+    """One entry per published cell of ``published_file``: the paper's numbers and, for
+    every run of this config that reproduces it, the probe JSONs of the stolen copy (at
+    each seed) and of its victim (at the same seeds)."""
+    published = yaml.safe_load(Path(published_file).read_text())
+    entries = []
+    for cell in published["cells"]:
+        runs = []
+        wanted = cell["victim"]
+        for vid in sorted(config["victims"]):
+            victim = config["victims"][vid]
+            if (victim["method"], victim.get("dataset")) != (wanted["method"], wanted["dataset"]):
+                continue
+            for name, downstream in sorted(config["probe"]["downstream"].items()):
+                if downstream["dataset"] != cell["downstream_dataset"]:
+                    continue
+                seeds_of = {}
+                for approach, loss, query_set, budget, seed in cfg.extraction_cells(config, vid):
+                    seeds_of.setdefault((approach, loss, query_set, budget), []).append(seed)
+                for (approach, loss, query_set, budget), seeds in sorted(seeds_of.items()):
+                    queries = config["query_sets"][query_set]
+                    if (approach, loss, budget) != (cell["approach"], cell["loss"], cell["budget"]):
+                        continue
+                    if queries.get("dataset") != cell["query_dataset"]:
+                        continue
+                    if cell.get("query_split", queries["split"]) != queries["split"]:
+                        continue
+                    probes = f"results/probes/{name}"
+                    runs.append(
+                        {
+                            "victim": vid,
+                            "downstream": name,
+                            "query_set": query_set,
+                            "stolen": [
+                                f"{probes}/stolen/{vid}/{cell_path(approach, loss, query_set, budget, s)}.json"
+                                for s in seeds
+                            ],
+                            "victim_probe": [f"{probes}/victim/{vid}/seed{s}.json" for s in seeds],
+                        }
+                    )
+        entries.append({"published": cell, "runs": runs})
+    return {"source": published["source"], "entries": entries}
+
+
+# --- checking a target's wildcards ----------------------------------------------------------
+
+
+def check_wildcards(config: dict, wildcards: dict, rule: str = "") -> None:
+    """Refuse, in one line before any job runs, a path whose wildcards this config cannot
+    make: an unknown victim, query set, downstream set, approach or loss, a budget of 0
+    or above the query pool, Wasserstein with a head approach, a defense setting out of
+    its range."""
+    what = rule or "a target"
+
+    def refuse(message: str) -> None:
+        raise TargetError(f"{what} ({', '.join(f'{k}={v}' for k, v in wildcards.items())})", message)
+
+    victim = wildcards.get("victim")
+    if victim is not None and victim not in config["victims"]:
+        refuse(f"victim {victim!r} is not under victims: {sorted(config['victims'])}")
+    query_set = wildcards.get("query_set")
+    if query_set is not None and query_set not in config["query_sets"]:
+        refuse(f"query set {query_set!r} is not under query_sets: {sorted(config['query_sets'])}")
+    downstream = wildcards.get("downstream")
+    if downstream is not None and downstream not in config["probe"]["downstream"]:
+        refuse(f"downstream {downstream!r} is not under probe.downstream: {sorted(config['probe']['downstream'])}")
+    approach, loss = wildcards.get("approach"), wildcards.get("loss")
+    if approach is not None and approach not in APPROACHES:
+        refuse(f"approach {approach!r} is not one of {list(APPROACHES)}")
+    if loss is not None and loss not in LOSSES:
+        refuse(f"loss {loss!r} is not one of {list(LOSSES)}")
+    if loss in NON_NEGATIVE_LOSSES and approach in HEAD_APPROACHES:
+        refuse(f"{loss} compares non-negative histograms; {approach} answers with head outputs that can be negative")
+    if loss is not None and loss not in config["extraction"]["loss_options"]:
+        refuse(f"extraction.loss_options has no {loss} (lr, batch_size[, temperature])")
+    if approach == "head_recreation" and "head_recreation" not in config["extraction"]:
+        refuse("extraction.head_recreation is not configured (views, head recipe)")
+    budget = wildcards.get("budget")
+    if budget is not None:
+        budget = int(budget)
+        if budget < 1:
+            refuse(f"budget {budget} must be at least 1 query")
+        if query_set is not None and budget > cfg.query_pool_size(config, query_set):
+            refuse(f"budget {budget} exceeds the {cfg.query_pool_size(config, query_set)} images of query set {query_set!r}")
+    defense = wildcards.get("defense")
+    if defense is not None:
+        try:
+            spec = parse_defense(defense)
+        except ValueError as error:
+            refuse(str(error))
+        if spec["kind"] == "detection" and victim is not None and not cfg.with_head(config, victim):
+            refuse(f"detection needs the victim's projection head; external victim {victim!r} has none")
