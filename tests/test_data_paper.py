@@ -14,7 +14,8 @@ import scipy.io
 import torch
 from torchvision.datasets import CIFAR10, STL10, SVHN
 
-from sslsteal.data import DatasetUnavailableError, load_split, model_input, prepare_dataset
+from sslsteal.data import load_split, model_input, prepare_dataset
+from sslsteal.errors import DatasetUnavailableError
 
 NO_NETWORK = "http://127.0.0.1:9/unreachable.tar.gz"
 

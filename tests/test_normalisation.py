@@ -19,7 +19,8 @@ from sslsteal.backbones import (
 )
 from sslsteal.data import make_synthetic
 from sslsteal.extraction import train_stolen
-from sslsteal.io import CheckpointError, file_sha256, save_checkpoint
+from sslsteal.errors import CheckpointError
+from sslsteal.io import file_sha256, save_checkpoint
 from sslsteal.probe import representations
 from sslsteal.runtime import configure_torch, seed_everything
 from sslsteal.victim import train_victim

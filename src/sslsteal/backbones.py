@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .errors import CheckpointError
 from .runtime import autocast_dtype
 
 
@@ -239,7 +240,7 @@ def load_encoder(path, expect: dict | None = None) -> tuple[nn.Module, dict]:
     ``expect``: metadata the checkpoint must carry (e.g. the victim's ``config_hash``),
     so a checkpoint made by another victim or config than its path claims is refused.
     """
-    from .io import CheckpointError, load_checkpoint, rebuild_hint
+    from .io import load_checkpoint, rebuild_hint
 
     checkpoint = load_checkpoint(path)
     missing = [k for k in ("encoder", "backbone", "in_channels", "image_size") if k not in checkpoint]
@@ -305,7 +306,7 @@ def import_encoder(path, checkpoint_format: str, backbone: dict, in_channels: in
     Refuses checkpoints that need arbitrary pickled objects, lack the expected keys, or
     whose shapes do not fit the configured backbone, with an error naming the file.
     """
-    from .io import CheckpointError, load_checkpoint
+    from .io import load_checkpoint
 
     if checkpoint_format not in EXTERNAL_FORMATS:
         raise ValueError(f"unknown checkpoint format {checkpoint_format!r}; known: {sorted(EXTERNAL_FORMATS)}")

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .errors import ConfigError  # noqa: F401  (raised here; rules/common.smk catches checks.ConfigError)
+
 CONTRASTIVE_LOSSES = ("infonce", "softnn")
-
-
-class ConfigError(ValueError):
-    def __init__(self, key: str, message: str):
-        super().__init__(f"config error at {key}: {message}")
-        self.key = key
 
 
 def default_seeds(config: dict) -> list[int]:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from .errors import DatasetUnavailableError
 from .io import atomic_path, file_sha256, read_json, write_json
 
 # torchvision is imported only where a torchvision dataset is used: importing it costs
@@ -54,10 +56,6 @@ KNOWN_DATASETS = ("fashion_mnist", "cifar10", "cifar100", "svhn", "stl10", "digi
 # images are "test".
 DIGITS_TEST = 300
 MANIFEST = "prepared.json"
-
-
-class DatasetUnavailableError(RuntimeError):
-    """Neither a local mirror nor the download produced the dataset."""
 
 
 # --------------------------------------------------------------------------- synthetic

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import DatasetUnavailableError
 from .io import atomic_path, file_sha256
 
 # Our split name -> the ImageFolder subdirectory (ImageNet's labelled test set is "val").
@@ -46,8 +47,6 @@ def prepare_imagenet(root: Path, options: dict, workers: int | None = None) -> t
     import torchvision.transforms as T
     from torch.utils.data import DataLoader, Subset
     from torchvision.datasets import ImageFolder
-
-    from .data import DatasetUnavailableError
 
     problem = imagenet_folder_problem(options["path"])
     if problem:
