@@ -331,7 +331,7 @@ def check_paper_scale_config():
     if "imagenet" in datasets and not os.path.exists(
         f"{DATA_ROOT}/imagenet/prepared.json"
     ):
-        from sslsteal.imagenet import imagenet_folder_problem
+        from sslsteal.data import imagenet_folder_problem
 
         if "path" not in datasets["imagenet"]:
             config_error(
