@@ -32,10 +32,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from sslsteal.backbones import build_encoder, load_encoder  # noqa: E402
-from sslsteal.data import load_split, make_synthetic, model_input  # noqa: E402
+from sslsteal.backbones import build_encoder, load_encoder, representations  # noqa: E402
+from sslsteal.data import load_split, make_synthetic  # noqa: E402
 from sslsteal.extraction import train_stolen  # noqa: E402
-from sslsteal.probe import representations  # noqa: E402
+from sslsteal.preprocessing import model_input  # noqa: E402
 from sslsteal.runtime import configure_torch, seed_everything  # noqa: E402
 
 BACKBONE = {"name": "small_cnn", "widths": [16, 64, 128, 256]}

@@ -58,9 +58,10 @@ except ImportError:
     _stub.tqdm = lambda iterable=None, *args, **kwargs: iterable
     sys.modules["tqdm"] = _stub
 
+from sslsteal.backbones import representations  # noqa: E402
 from sslsteal.dumps import read_dump, write_dump  # noqa: E402
 from sslsteal.extraction import steal  # noqa: E402
-from sslsteal.probe import linear_probe, per_class_subset, representations  # noqa: E402
+from sslsteal.probe import linear_probe, per_class_subset  # noqa: E402
 from sslsteal.queries import images_sha256  # noqa: E402
 from sslsteal.runtime import configure_torch, seed_everything  # noqa: E402
 from sslsteal.victim import train_victim  # noqa: E402

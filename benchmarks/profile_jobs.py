@@ -16,10 +16,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from sslsteal.backbones import load_encoder  # noqa: E402
+from sslsteal.backbones import load_encoder, representations  # noqa: E402
 from sslsteal.data import load_split  # noqa: E402
 from sslsteal.extraction import train_stolen  # noqa: E402
-from sslsteal.probe import linear_probe, representations, subset  # noqa: E402
+from sslsteal.probe import linear_probe, subset  # noqa: E402
 from sslsteal.runtime import configure_torch, seed_everything  # noqa: E402
 
 configure_torch(1, "bf16")

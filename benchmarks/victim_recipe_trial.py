@@ -22,9 +22,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from sslsteal.backbones import build_encoder, representations  # noqa: E402
 from sslsteal.data import load_split  # noqa: E402
-from sslsteal.backbones import build_encoder  # noqa: E402
-from sslsteal.probe import linear_probe, per_class_subset, raw_pixels, representations  # noqa: E402
+from sslsteal.probe import linear_probe, per_class_subset, raw_pixels  # noqa: E402
 from sslsteal.runtime import configure_torch, seed_everything  # noqa: E402
 from sslsteal.victim import train_victim  # noqa: E402
 

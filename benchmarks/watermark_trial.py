@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import torch  # noqa: E402
 
+from sslsteal.backbones import representations  # noqa: E402
 from sslsteal.data import load_split  # noqa: E402
 from sslsteal.defenses import rotated_uint8, rotation_labels  # noqa: E402
-from sslsteal.probe import representations  # noqa: E402
 from sslsteal.runtime import configure_torch  # noqa: E402
 from sslsteal.victim import train_victim  # noqa: E402
 

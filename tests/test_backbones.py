@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from sslsteal.backbones import IMAGENET_NORMALISATION, build_encoder, import_encoder, load_encoder, save_encoder
+from sslsteal.backbones import build_encoder, import_encoder, load_encoder, save_encoder
 from sslsteal.errors import CheckpointError
+from sslsteal.preprocessing import IMAGENET_NORMALISATION
 
 
 @pytest.mark.parametrize("name, dim", [("resnet18", 512), ("resnet34", 512), ("resnet50", 2048)])

@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sslsteal.backbones import load_encoder
+from sslsteal.backbones import load_encoder, representations
 from sslsteal.defenses import calibrated_threshold, detector_view, similarity_to_earlier
 from sslsteal.io import write_json
-from sslsteal.probe import representations
 from sslsteal.queries import query_pool
 from sslsteal.runtime import configure_torch, logged_to
 from sslsteal.victim import victim_projector

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import torch
 
-from sslsteal.backbones import load_encoder, random_init_encoder
+from sslsteal.backbones import load_encoder, random_init_encoder, representations
 from sslsteal.data import load_split
 from sslsteal.defenses import rotated_uint8, rotation_labels
 from sslsteal.io import write_json
-from sslsteal.probe import representations
 from sslsteal.runtime import configure_torch, logged_to
 from sslsteal.victim import victim_watermark_head
 

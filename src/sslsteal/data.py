@@ -536,20 +536,3 @@ def index_range(n: int, start: int = 0, stop: int | None = None, exclude_last: i
     if not 0 <= start < end:
         raise ValueError(f"empty index range: start {start}, stop {stop}, exclude_last {exclude_last}, n {n}")
     return np.arange(start, end)
-
-
-def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images -> float in [0, 1]."""
-    return images.float().div_(255.0)
-
-
-def model_input(images: torch.Tensor, image_size: int | None = None) -> torch.Tensor:
-    """uint8 images -> what an encoder takes: float in [0, 1], resized (bilinear,
-    antialiased) to ``image_size`` when the encoder expects another size. Each encoder
-    then applies its own input normalisation (``backbones.Normalise``): it differs
-    between encoders ([-1, 1] for those trained here, ImageNet's statistics for the
-    imported SimSiam ResNet50), so it is not applied here."""
-    x = to_float(images)
-    if image_size is not None and x.shape[-1] != image_size:
-        x = torch.nn.functional.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True)
-    return x

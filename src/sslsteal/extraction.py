@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .backbones import build_encoder, projection_head
-from .data import model_input
+from .preprocessing import model_input
 from .losses import info_nce, stealing_loss
 from .runtime import to_device
 from .training import fit

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from .augment import simclr_view
 from .backbones import build_encoder, projection_head
-from .data import to_float
+from .preprocessing import to_float
 from .defenses import rotate, rotation_labels, watermark_head
 from .losses import barlow_twins, info_nce, simsiam
 from .runtime import to_device
