@@ -23,9 +23,9 @@ import torch  # noqa: E402
 
 from sslsteal.backbones import representations  # noqa: E402
 from sslsteal.data import load_split  # noqa: E402
-from sslsteal.defenses import rotated_uint8, rotation_labels  # noqa: E402
 from sslsteal.runtime import configure_torch  # noqa: E402
 from sslsteal.victim import train_victim  # noqa: E402
+from sslsteal.watermark import rotated_uint8, rotation_labels  # noqa: E402
 
 
 def main(n: str, epochs: str, batch_fraction: str, weight: str) -> None:

@@ -18,10 +18,9 @@ import torch
 
 from sslsteal.backbones import load_encoder, random_init_encoder, representations
 from sslsteal.data import load_split
-from sslsteal.defenses import rotated_uint8, rotation_labels
 from sslsteal.io import write_json
 from sslsteal.runtime import configure_torch, logged_to
-from sslsteal.victim import victim_watermark_head
+from sslsteal.watermark import rotated_uint8, rotation_labels, victim_watermark_head
 
 with logged_to(snakemake.log[0]) as log:
     params, wc = snakemake.params, snakemake.wildcards

@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from .backbones import build_encoder, projection_head
-from .preprocessing import model_input
 from .losses import info_nce, stealing_loss
+from .preprocessing import model_input
 from .runtime import to_device
 from .training import fit
 
