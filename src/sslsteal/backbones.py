@@ -156,7 +156,7 @@ def representations(
 
 
 def projection_head(in_dim: int, out_dim: int = 128) -> nn.Module:
-    """SimCLR's head g: Linear(d, d) - ReLU - Linear(d, out_dim) (PAPER.md, Victims)."""
+    """SimCLR's head g: Linear(d, d) - ReLU - Linear(d, out_dim) (docs/paper.md, Victims)."""
     return nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, out_dim))
 
 

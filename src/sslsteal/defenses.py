@@ -1,4 +1,4 @@
-"""Defenses at the API (PAPER.md, "Defenses the paper examines").
+"""Defenses at the API (docs/paper.md, "Defenses the paper examines").
 
 A defense transforms the answers the API returns; the victim is untouched, so every
 attack and budget can run against every defense from the same cached answers.

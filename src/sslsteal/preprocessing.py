@@ -34,7 +34,7 @@ def model_input(images: torch.Tensor, image_size: int | None = None) -> torch.Te
 # before checkpoints recorded their normalisation, so those numbers do not change.
 SYMMETRIC_MEAN, SYMMETRIC_STD = 0.5, 0.5
 # ImageNet's per-channel statistics (RGB), which the public SimSiam ResNet50 was trained
-# on (facebookresearch/simsiam's main_simsiam.py; PAPER.md, Victims).
+# on (facebookresearch/simsiam's main_simsiam.py; docs/paper.md, Victims).
 IMAGENET_NORMALISATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
 

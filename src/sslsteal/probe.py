@@ -1,4 +1,4 @@
-"""Linear evaluation (PAPER.md, "Linear evaluation"): the metric of every encoder.
+"""Linear evaluation (docs/paper.md, "Linear evaluation"): the metric of every encoder.
 
 The protocol of the SSL literature's linear evaluation (the SimCLR paper's: L-BFGS
 multinomial logistic regression on frozen features, L2 penalty chosen on a validation

@@ -1,4 +1,4 @@
-"""The attacker's queries (PAPER.md, "Query protocol"): which images it sends, and the
+"""The attacker's queries (docs/paper.md, "Query protocol"): which images it sends, and the
 augmented views the head-recreation attack sends.
 
 A query set is either a pool of real images (a dataset split, minus held-out images)

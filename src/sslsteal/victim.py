@@ -1,4 +1,4 @@
-"""Victim SSL training (PAPER.md, "Victims"): SimCLR, SimSiam and Barlow Twins.
+"""Victim SSL training (docs/paper.md, "Victims"): SimCLR, SimSiam and Barlow Twins.
 
 Each method sees two augmented views of every image, runs them through the encoder f
 and its own head(s), and applies its loss from ``losses``. The encoder f is what the API

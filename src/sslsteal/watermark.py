@@ -1,4 +1,4 @@
-"""The watermark (PAPER.md, "Defenses the paper examines"): a reactive defense.
+"""The watermark (docs/paper.md, "Defenses the paper examines"): a reactive defense.
 
 The victim is trained with a secret rotation task (is the image rotated by an angle in
 [0, 180) or [180, 360)?) through an MLP head on its representation
