@@ -48,6 +48,8 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+# The one sys.path edit: this check runs from a bare checkout on a GPU machine where the
+# package is not installed (only torch, torchvision, h5py and NumPy are).
 sys.path.insert(0, str(ROOT / "src"))
 
 try:  # the package's training loop draws a tqdm bar; the GPU machine may lack tqdm

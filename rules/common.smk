@@ -2,12 +2,10 @@
 # functions that turn the config into target paths and per-rule params.
 
 import os
-import sys
 from types import SimpleNamespace
 
 from snakemake.utils import min_version, validate
 
-sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from sslsteal import config as checks
 from sslsteal.defense_spec import defense_name, needs_calibration, parse_defense
 from sslsteal.io import config_hash

@@ -6,10 +6,6 @@ target false-positive rate is the score quantile that flags that share of the st
 The scores stay in the record: they are the negatives of the detector's ROC curve.
 """
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 from pathlib import Path
 
 import numpy as np

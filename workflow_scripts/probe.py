@@ -1,9 +1,5 @@
 """Linear probe of one encoder on one downstream set. Snakemake rules: probe_*."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 import time
 from pathlib import Path
 

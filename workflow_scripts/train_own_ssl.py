@@ -2,10 +2,6 @@
 ``budget`` images of the query set, for the extraction's number of optimiser steps.
 Snakemake rule: train_own_ssl."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 import time
 from pathlib import Path
 

@@ -1,9 +1,5 @@
 """Train one SSL victim, resuming from its last finished epoch. Snakemake rule: train_victim."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 import os
 import signal
 import time

@@ -8,10 +8,6 @@ never saw the victim (a binomial test against 50% would accuse innocents: their
 representations carry some rotation information too).
 """
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 from pathlib import Path
 
 import torch
