@@ -1,5 +1,6 @@
 # Quick start: `make paper_figures` runs the default pipeline, `make test` the tests.
-# Both create .venv and install the pinned dependencies first.
+# Both create .venv and install the package (pyproject.toml: its pinned dependencies,
+# Snakemake and the dev tools) first.
 
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -11,11 +12,10 @@ CORES ?= all
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
-	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 # Fashion-MNIST comes from Debian's package when we may install it (root on

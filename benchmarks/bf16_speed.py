@@ -7,14 +7,11 @@ and the ratio (the basis of the default config's `precision: bf16`).
 
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from sslsteal.backbones import build_encoder  # noqa: E402
-from sslsteal.runtime import configure_torch  # noqa: E402
+from sslsteal.backbones import build_encoder
+from sslsteal.runtime import configure_torch
 
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
 x = torch.randn(64, 1, 28, 28).contiguous(memory_format=torch.channels_last)

@@ -12,16 +12,14 @@ Prints figures; asserts nothing. Run after
 from __future__ import annotations
 
 import glob
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from sslsteal.claims import claims_table
+from sslsteal.io import read_json
+from sslsteal.stats import accuracy_interval, decode_correct, difference_interval
+from sslsteal.tables import collect
 
-from sslsteal.claims import claims_table  # noqa: E402
-from sslsteal.io import read_json  # noqa: E402
-from sslsteal.stats import accuracy_interval, decode_correct, difference_interval  # noqa: E402
-from sslsteal.tables import collect  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 PROBES = ROOT / "results/probes/fashion_mnist"
 VICTIM, WATERMARKED = "simclr_fashion_mnist", "simclr_wm_fashion_mnist"

@@ -16,15 +16,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import torch
+
+from sslsteal.backbones import load_encoder
+from sslsteal.defenses import similarity_to_earlier, views_stream
+from sslsteal.dumps import read_dump
+from sslsteal.victim import victim_projector
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-import torch  # noqa: E402
-
-from sslsteal.backbones import load_encoder  # noqa: E402
-from sslsteal.defenses import similarity_to_earlier, views_stream  # noqa: E402
-from sslsteal.dumps import read_dump  # noqa: E402
-from sslsteal.victim import victim_projector  # noqa: E402
 
 THRESHOLDS = (0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995)
 

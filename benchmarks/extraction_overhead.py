@@ -23,20 +23,18 @@ depend on the weights). Each variant runs EPOCHS epochs after one warm-up epoch,
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from sslsteal.backbones import build_encoder, load_encoder, representations
+from sslsteal.data import load_split, make_synthetic
+from sslsteal.extraction import train_stolen
+from sslsteal.preprocessing import model_input
+from sslsteal.runtime import configure_torch, seed_everything
 
-from sslsteal.backbones import build_encoder, load_encoder  # noqa: E402
-from sslsteal.data import load_split, make_synthetic, model_input  # noqa: E402
-from sslsteal.extraction import train_stolen  # noqa: E402
-from sslsteal.probe import representations  # noqa: E402
-from sslsteal.runtime import configure_torch, seed_everything  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BACKBONE = {"name": "small_cnn", "widths": [16, 64, 128, 256]}
 BATCH = 64

@@ -11,15 +11,15 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from sslsteal.backbones import representations
+from sslsteal.data import load_split
+from sslsteal.dumps import read_dump
+from sslsteal.extraction import steal
+from sslsteal.probe import linear_probe, per_class_subset
+from sslsteal.queries import query_pool
+from sslsteal.runtime import configure_torch, seed_everything
 
-from sslsteal.data import load_split  # noqa: E402
-from sslsteal.dumps import read_dump  # noqa: E402
-from sslsteal.extraction import steal  # noqa: E402
-from sslsteal.probe import linear_probe, per_class_subset, representations  # noqa: E402
-from sslsteal.queries import query_pool  # noqa: E402
-from sslsteal.runtime import configure_torch, seed_everything  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 configure_torch(1, "bf16")
 root = ROOT / "data/fashion_mnist"

@@ -48,6 +48,8 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+# The one sys.path edit: this check runs from a bare checkout on a GPU machine where the
+# package is not installed (only torch, torchvision, h5py and NumPy are).
 sys.path.insert(0, str(ROOT / "src"))
 
 try:  # the package's training loop draws a tqdm bar; the GPU machine may lack tqdm
@@ -58,9 +60,10 @@ except ImportError:
     _stub.tqdm = lambda iterable=None, *args, **kwargs: iterable
     sys.modules["tqdm"] = _stub
 
+from sslsteal.backbones import representations  # noqa: E402
 from sslsteal.dumps import read_dump, write_dump  # noqa: E402
 from sslsteal.extraction import steal  # noqa: E402
-from sslsteal.probe import linear_probe, per_class_subset, representations  # noqa: E402
+from sslsteal.probe import linear_probe, per_class_subset  # noqa: E402
 from sslsteal.queries import images_sha256  # noqa: E402
 from sslsteal.runtime import configure_torch, seed_everything  # noqa: E402
 from sslsteal.victim import train_victim  # noqa: E402

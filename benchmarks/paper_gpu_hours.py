@@ -15,7 +15,6 @@ left out (small next to the encoders' arithmetic at these sizes).
 """
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -23,11 +22,10 @@ import torch
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from sslsteal.backbones import build_encoder
+from sslsteal.runtime import configure_torch
 
-from sslsteal.backbones import build_encoder  # noqa: E402
-from sslsteal.runtime import configure_torch  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--threads", type=int, default=2)

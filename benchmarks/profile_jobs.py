@@ -13,14 +13,13 @@ import pstats
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from sslsteal.backbones import load_encoder, representations
+from sslsteal.data import load_split
+from sslsteal.extraction import train_stolen
+from sslsteal.probe import linear_probe, subset
+from sslsteal.runtime import configure_torch, seed_everything
 
-from sslsteal.backbones import load_encoder  # noqa: E402
-from sslsteal.data import load_split  # noqa: E402
-from sslsteal.extraction import train_stolen  # noqa: E402
-from sslsteal.probe import linear_probe, representations, subset  # noqa: E402
-from sslsteal.runtime import configure_torch, seed_everything  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 configure_torch(1, "bf16")
 victim, _ = load_encoder(ROOT / "results/victims/simclr_fashion_mnist/encoder.pt")

@@ -19,14 +19,13 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from sslsteal.backbones import build_encoder, representations
+from sslsteal.data import load_split
+from sslsteal.probe import linear_probe, per_class_subset, raw_pixels
+from sslsteal.runtime import configure_torch, seed_everything
+from sslsteal.victim import train_victim
 
-from sslsteal.data import load_split  # noqa: E402
-from sslsteal.backbones import build_encoder  # noqa: E402
-from sslsteal.probe import linear_probe, per_class_subset, raw_pixels, representations  # noqa: E402
-from sslsteal.runtime import configure_torch, seed_everything  # noqa: E402
-from sslsteal.victim import train_victim  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 threads, method, n_train, recipe = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
 precision = sys.argv[5] if len(sys.argv) > 5 else "fp32"

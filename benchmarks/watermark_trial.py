@@ -16,16 +16,15 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
+from sslsteal.backbones import representations
+from sslsteal.data import load_split
+from sslsteal.runtime import configure_torch
+from sslsteal.victim import train_victim
+from sslsteal.watermark import rotated_uint8, rotation_labels
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-import torch  # noqa: E402
-
-from sslsteal.data import load_split  # noqa: E402
-from sslsteal.defenses import rotated_uint8, rotation_labels  # noqa: E402
-from sslsteal.probe import representations  # noqa: E402
-from sslsteal.runtime import configure_torch  # noqa: E402
-from sslsteal.victim import train_victim  # noqa: E402
 
 
 def main(n: str, epochs: str, batch_fraction: str, weight: str) -> None:

@@ -1,4 +1,4 @@
-# Stage 7: defenses at the API (PAPER.md, "Defenses the paper examines"). A defense
+# Stage 7: defenses at the API (docs/paper.md, "Defenses the paper examines"). A defense
 # transforms the cached answers a user receives: prediction poisoning (noise<sigma>) or
 # augmented-duplicate detection at a calibrated false-positive rate (detectfpr<rate>;
 # detect<threshold> for a fixed threshold). The undefended dumps stay as they are; every

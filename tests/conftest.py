@@ -1,11 +1,6 @@
 import os
-import sys
 import tempfile
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-# Tests import the package from the checkout even without `pip install -e .`.
-sys.path.insert(0, str(ROOT / "src"))
 
 # Snakemake imports every executor plugin at start-up, and the SLURM plugin then runs
 # `scontrol show config`: on a machine with SLURM's tools but no running controller

@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from sslsteal.backbones import IMAGENET_NORMALISATION, build_encoder, import_encoder, load_encoder, save_encoder
-from sslsteal.io import CheckpointError
+from sslsteal.backbones import build_encoder, import_encoder, load_encoder, save_encoder
+from sslsteal.errors import CheckpointError
+from sslsteal.preprocessing import IMAGENET_NORMALISATION
 
 
 @pytest.mark.parametrize("name, dim", [("resnet18", 512), ("resnet34", 512), ("resnet50", 2048)])
@@ -88,7 +89,7 @@ def test_import_refuses_pickled_objects(tmp_path):
 
 def test_checkpoint_with_another_config_hash_is_refused(tmp_path):
     from sslsteal.backbones import build_encoder, load_encoder, save_encoder
-    from sslsteal.io import CheckpointError
+    from sslsteal.errors import CheckpointError
 
     encoder = build_encoder({"name": "small_cnn", "widths": [4, 8]}, 1, 12)
     save_encoder(tmp_path / "e.pt", encoder, {"name": "small_cnn", "widths": [4, 8]}, 1, 12, config_hash="aaaa")

@@ -11,7 +11,8 @@ import torch
 from torchvision.datasets import FashionMNIST
 
 from sslsteal import data
-from sslsteal.data import DatasetUnavailableError, index_range, load_split, make_synthetic, prepare_dataset
+from sslsteal.data import index_range, load_split, make_synthetic, prepare_dataset
+from sslsteal.errors import DatasetUnavailableError
 
 
 def idx_images(images: np.ndarray) -> bytes:

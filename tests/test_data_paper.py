@@ -14,7 +14,9 @@ import scipy.io
 import torch
 from torchvision.datasets import CIFAR10, STL10, SVHN
 
-from sslsteal.data import DatasetUnavailableError, load_split, model_input, prepare_dataset
+from sslsteal.data import load_split, prepare_dataset
+from sslsteal.errors import DatasetUnavailableError
+from sslsteal.preprocessing import model_input
 
 NO_NETWORK = "http://127.0.0.1:9/unreachable.tar.gz"
 
@@ -166,8 +168,7 @@ def test_stl10_with_its_unlabeled_split(tmp_path, stl10_mirror):
 def test_stl10_queries_are_resized_to_the_victims_input(tmp_path, stl10_mirror):
     """The authors' bug: STL10 queries reached a 32 px victim at 96 px. Here they are
     resized to the victim's input, and grey images are repeated to 3 channels."""
-    from sslsteal.backbones import build_encoder
-    from sslsteal.probe import representations
+    from sslsteal.backbones import build_encoder, representations
 
     mirror, _ = stl10_mirror
     root = tmp_path / "stl10"

@@ -14,14 +14,13 @@ from sslsteal.defenses import (
     detect_duplicates,
     detection_scores,
     poison,
-    rotate,
-    rotation_labels,
     similarity_to_earlier,
     spread,
     views_stream,
     with_threshold,
 )
-from sslsteal.victim import train_victim, victim_watermark_head
+from sslsteal.victim import train_victim
+from sslsteal.watermark import rotate, rotation_labels, victim_watermark_head
 
 
 @pytest.mark.parametrize("sigma", [0.1, 1.0, 3.0])

@@ -4,7 +4,8 @@ import h5py
 import numpy as np
 import pytest
 
-from sslsteal.dumps import DumpError, read_dump, write_dump
+from sslsteal.dumps import read_dump, write_dump
+from sslsteal.errors import DumpError
 
 
 def make(tmp_path, n=7, d=5):

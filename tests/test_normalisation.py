@@ -9,18 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from sslsteal.backbones import (
-    IMAGENET_NORMALISATION,
-    build_encoder,
-    import_encoder,
-    load_encoder,
-    save_encoder,
-    symmetric_normalisation,
-)
+from sslsteal.backbones import build_encoder, import_encoder, load_encoder, representations, save_encoder
 from sslsteal.data import make_synthetic
+from sslsteal.errors import CheckpointError
 from sslsteal.extraction import train_stolen
-from sslsteal.io import CheckpointError, file_sha256, save_checkpoint
-from sslsteal.probe import representations
+from sslsteal.io import file_sha256, save_checkpoint
+from sslsteal.preprocessing import IMAGENET_NORMALISATION, symmetric_normalisation
 from sslsteal.runtime import configure_torch, seed_everything
 from sslsteal.victim import train_victim
 

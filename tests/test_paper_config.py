@@ -102,7 +102,7 @@ def test_paper_config_dry_run_schedules_the_grid(tmp_path):
     jobs = jobs_per_rule(result.stdout + result.stderr)
     expected = expected_jobs(config)
     assert jobs == expected
-    # The paper's settings, as PAPER.md states them (a typo here would pass the counts).
+    # The paper's settings, as docs/paper.md states them (a typo here would pass the counts).
     assert expected["extract"] == 35 and expected["probe_stolen"] == 175
     cifar = config["victims"]["simclr_cifar10"]
     assert cifar["backbone"]["name"] == "resnet34"
@@ -156,7 +156,7 @@ PUBLISHED = yaml.safe_load((ROOT / "paper_figures" / "published.yaml").read_text
 
 
 def test_published_numbers_are_papers():
-    """The two cells of PAPER.md's table, with the source cited."""
+    """The two cells of docs/paper.md's table, with the source cited."""
     cells = {(c["loss"], c["budget"]): (c["victim_accuracy"], c["stolen_accuracy"]) for c in PUBLISHED["cells"]}
     assert cells == {("infonce", 200000): (0.919, 0.905), ("softnn", 9000): (0.790, 0.769)}
     assert "arXiv 2205.07890" in PUBLISHED["source"]

@@ -5,14 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from sslsteal.backbones import SmallCNN, build_encoder
+from sslsteal.backbones import SmallCNN, build_encoder, representations
 from sslsteal.probe import (
     decode_correct,
     encode_correct,
     fit_logistic,
     linear_probe,
     per_class_subset,
-    representations,
     subset,
     validation_split,
 )

@@ -1,9 +1,5 @@
 """Accuracy vs number of queries. Snakemake rule: accuracy_vs_queries_figure."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 import pandas as pd
 
 from sslsteal.runtime import logged_to

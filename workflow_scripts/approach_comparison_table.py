@@ -1,9 +1,5 @@
 """Approach x loss at one query set and budget. Snakemake rule: method_comparison_table."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 import pandas as pd
 
 from sslsteal.runtime import logged_to

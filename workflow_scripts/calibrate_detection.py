@@ -6,19 +6,14 @@ target false-positive rate is the score quantile that flags that share of the st
 The scores stay in the record: they are the negatives of the detector's ROC curve.
 """
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from sslsteal.backbones import load_encoder
+from sslsteal.backbones import load_encoder, representations
 from sslsteal.defenses import calibrated_threshold, detector_view, similarity_to_earlier
 from sslsteal.io import write_json
-from sslsteal.probe import representations
 from sslsteal.queries import query_pool
 from sslsteal.runtime import configure_torch, logged_to
 from sslsteal.victim import victim_projector

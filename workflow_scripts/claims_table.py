@@ -1,9 +1,5 @@
 """The paper's claims, checked on the probe records. Snakemake rule: claims."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 from sslsteal.claims import claims_table, summarise_claims, write_claims
 from sslsteal.runtime import logged_to
 from sslsteal.tables import collect

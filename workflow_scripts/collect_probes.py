@@ -2,10 +2,6 @@
 intervals, paired differences from the victim). Snakemake rules: collect_probes,
 collect_defense_probes."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 from sslsteal.io import atomic_path
 from sslsteal.runtime import logged_to
 from sslsteal.tables import collect, summarise_cells

@@ -1,9 +1,5 @@
 """Apply a defense to the victim's cached answers. Snakemake rule: defend_answers."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 import torch
 
 from sslsteal.backbones import load_encoder

@@ -1,9 +1,5 @@
 """Defense: detection table, accuracy and ROC figures. Snakemake rule: defense_detection_table."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 import pandas as pd
 
 from sslsteal.defense_tables import detection_table, write_detection

@@ -1,9 +1,5 @@
 """Defense: poisoning table and figure. Snakemake rule: defense_poisoning_table."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 import pandas as pd
 
 from sslsteal.defense_tables import poisoning_table, write_poisoning

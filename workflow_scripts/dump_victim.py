@@ -1,10 +1,6 @@
 """Answer a query pool with the victim's representations (and projections, or the
 answers to augmented views). Snakemake rules: dump_victim, dump_victim_views."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 import time
 from pathlib import Path
 

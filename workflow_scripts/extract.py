@@ -1,9 +1,5 @@
 """Steal the victim's encoder from its answers. Snakemake rules: extract, extract_defended."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 import time
 from pathlib import Path
 

@@ -1,9 +1,5 @@
 """Import an externally trained victim encoder. Snakemake rule: import_victim."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 from sslsteal.backbones import import_encoder, save_encoder
 from sslsteal.io import config_hash, file_sha256
 from sslsteal.runtime import logged_to

@@ -1,9 +1,5 @@
 """Our numbers next to the paper's published cells. Snakemake rule: paper_comparison."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 from sslsteal.runtime import logged_to
 from sslsteal.tables import paper_comparison, write_paper_comparison
 

@@ -1,9 +1,5 @@
 """Prepare one dataset (mirrors first, then download). Snakemake rule: prepare_dataset."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 from pathlib import Path
 
 from sslsteal.data import prepare_dataset

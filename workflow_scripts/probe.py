@@ -1,20 +1,16 @@
 """Linear probe of one encoder on one downstream set. Snakemake rules: probe_*."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 import time
 from pathlib import Path
 
 import torch
 
-from sslsteal.backbones import load_encoder, random_init_encoder
+from sslsteal.backbones import load_encoder, random_init_encoder, representations
 from sslsteal.data import load_split
 from sslsteal.defenses import DETECTION, defend, detection_scores, resolve_defense
 from sslsteal.fidelity import fidelity
 from sslsteal.io import write_json
-from sslsteal.probe import linear_probe, per_class_subset, raw_pixels, representations, subset
+from sslsteal.probe import linear_probe, per_class_subset, raw_pixels, subset
 from sslsteal.runtime import configure_torch, device_stats, logged_to, seed_everything
 from sslsteal.victim import victim_projector
 

@@ -1,9 +1,5 @@
 """The stolen-accuracy table (CSV + Markdown). Snakemake rule: stolen_accuracy_table."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 import pandas as pd
 
 from sslsteal.runtime import logged_to

@@ -2,10 +2,6 @@
 ``budget`` images of the query set, for the extraction's number of optimiser steps.
 Snakemake rule: train_own_ssl."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 import time
 from pathlib import Path
 
@@ -34,7 +30,7 @@ with logged_to(snakemake.log[0]) as log:
     size, channels = meta["victim_image_size"], meta["victim_in_channels"]
     if budget > len(pool):
         raise ValueError(f"budget {budget} exceeds the {len(pool)} images of query set {wc.query_set}")
-    from sslsteal.data import model_input
+    from sslsteal.preprocessing import model_input
 
     images = pool[:budget]
     if images.shape[-1] != size:

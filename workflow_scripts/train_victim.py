@@ -1,9 +1,5 @@
 """Train one SSL victim, resuming from its last finished epoch. Snakemake rule: train_victim."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 import os
 import signal
 import time
@@ -13,7 +9,8 @@ import pandas as pd
 
 from sslsteal.backbones import save_encoder
 from sslsteal.data import load_split
-from sslsteal.io import CheckpointError, atomic_path, config_hash, load_checkpoint, save_checkpoint
+from sslsteal.errors import CheckpointError
+from sslsteal.io import atomic_path, config_hash, load_checkpoint, save_checkpoint
 from sslsteal.runtime import device_stats, configure_torch, logged_to, seed_everything
 from sslsteal.victim import train_victim
 

@@ -8,21 +8,15 @@ never saw the victim (a binomial test against 50% would accuse innocents: their
 representations carry some rotation information too).
 """
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 from pathlib import Path
 
 import torch
 
-from sslsteal.backbones import load_encoder, random_init_encoder
+from sslsteal.backbones import load_encoder, random_init_encoder, representations
 from sslsteal.data import load_split
-from sslsteal.defenses import rotated_uint8, rotation_labels
 from sslsteal.io import write_json
-from sslsteal.probe import representations
 from sslsteal.runtime import configure_torch, logged_to
-from sslsteal.victim import victim_watermark_head
+from sslsteal.watermark import rotated_uint8, rotation_labels, victim_watermark_head
 
 with logged_to(snakemake.log[0]) as log:
     params, wc = snakemake.params, snakemake.wildcards

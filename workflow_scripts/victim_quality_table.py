@@ -1,9 +1,5 @@
 """Each victim next to the random-init floor. Snakemake rule: victim_quality_table."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 from sslsteal.runtime import logged_to
 from sslsteal.tables import collect, victim_quality_table, write_victim_quality
 

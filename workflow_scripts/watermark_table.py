@@ -1,9 +1,5 @@
 """Watermark verification table and figure. Snakemake rule: watermark_table."""
 
-import sys
-
-sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # the package, even when not pip-installed
-
 from sslsteal.defense_tables import watermark_table, write_watermark
 from sslsteal.runtime import logged_to
 

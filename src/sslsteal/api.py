@@ -12,9 +12,8 @@ from pathlib import Path
 
 import torch
 
-from .backbones import load_encoder
+from .backbones import load_encoder, representations
 from .io import file_sha256
-from .probe import representations
 from .queries import augmented_views, images_sha256, query_pool
 from .victim import victim_projector
 

@@ -1,12 +1,12 @@
-"""Encoders (backbones) and projection heads.
+"""Encoders (backbones) and projection heads: built, checkpointed, loaded, imported, run.
 
-The representation an encoder returns is what the victim's API answers with and what
-the linear probe reads. Its dimension is measured from the model (a dummy forward),
-never hard-coded.
+The representation an encoder returns (:func:`representations`) is what the victim's
+API answers with, what the linear probe reads and what the watermark's head is applied
+to. Its dimension is measured from the model (a dummy forward), never hard-coded.
 
-Every encoder takes images in [0, 1] (``data.model_input``) and applies the input
-normalisation its weights expect itself, as its first step, so no caller can feed it
-another one: victims, dumps, extraction, probes and watermark checks all go through
+Every encoder takes images in [0, 1] (``preprocessing.model_input``) and applies the
+input normalisation its weights expect itself, as its first step, so no caller can feed
+it another one: victims, dumps, extraction, probes and watermark checks all go through
 it. The normalisation is recorded in the encoder's checkpoint.
 """
 
@@ -15,7 +15,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .runtime import autocast_dtype
+from .errors import CheckpointError
+from .preprocessing import IMAGENET_NORMALISATION, ChannelAdapter, Normalise, model_input, symmetric_normalisation
+from .runtime import autocast_dtype, to_device
 
 
 class SmallCNN(nn.Module):
@@ -41,66 +43,6 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(self.pool(self.features(x)), 1)
-
-
-# What every encoder trained here sees: (x - 0.5) / 0.5 maps [0, 1] to [-1, 1]. Kept from
-# before checkpoints recorded their normalisation, so those numbers do not change.
-SYMMETRIC_MEAN, SYMMETRIC_STD = 0.5, 0.5
-# ImageNet's per-channel statistics (RGB), which the public SimSiam ResNet50 was trained
-# on (facebookresearch/simsiam's main_simsiam.py; PAPER.md, Victims).
-IMAGENET_NORMALISATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-
-
-def symmetric_normalisation(channels: int) -> dict:
-    """[0, 1] -> [-1, 1] on each of ``channels`` channels."""
-    return {"mean": [SYMMETRIC_MEAN] * channels, "std": [SYMMETRIC_STD] * channels}
-
-
-class Normalise(nn.Module):
-    """(x - mean) / std per backbone channel, on images in [0, 1]; output channels-last
-    (about 30% faster convolutions on CPU, and what GPUs prefer).
-
-    Applied before the channel adapter, by broadcasting: a grey image against RGB
-    statistics gives the RGB-normalised repeated image (what the adapter would have
-    repeated), and RGB statistics that are equal on every channel are applied as one
-    scalar, so an RGB image for a grey backbone is normalised then averaged, exactly as
-    before checkpoints recorded their normalisation. The statistics are buffers outside
-    the state dict: the checkpoint records them as metadata (``input_normalisation``).
-    """
-
-    def __init__(self, mean: list[float], std: list[float]):
-        super().__init__()
-        if len(mean) != len(std) or not mean:
-            raise ValueError(f"input normalisation needs one mean and one std per channel, got mean {mean}, std {std}")
-        if min(std) <= 0:
-            raise ValueError(f"input normalisation std must be positive, got {std}")
-        self.mean_values, self.std_values = [float(m) for m in mean], [float(s) for s in std]
-        uniform = len(set(self.mean_values)) == 1 and len(set(self.std_values)) == 1
-        shape = (1, 1 if uniform else len(mean), 1, 1)
-        self.register_buffer("mean", torch.tensor(self.mean_values[: shape[1]]).view(shape), persistent=False)
-        self.register_buffer("std", torch.tensor(self.std_values[: shape[1]]).view(shape), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
-
-
-class ChannelAdapter(nn.Module):
-    """Match the image's channels to the backbone's: grey images are repeated to 3
-    channels for RGB backbones, RGB images averaged to grey for 1-channel backbones."""
-
-    def __init__(self, backbone_channels: int):
-        super().__init__()
-        self.backbone_channels = backbone_channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        channels = x.shape[1]
-        if channels == self.backbone_channels:
-            return x
-        if channels == 1:
-            return x.expand(-1, self.backbone_channels, -1, -1)
-        if self.backbone_channels == 1:
-            return x.mean(1, keepdim=True)
-        raise ValueError(f"cannot feed {channels}-channel images to a {self.backbone_channels}-channel backbone")
 
 
 class Encoder(nn.Module):
@@ -198,8 +140,23 @@ def representation_dim(encoder: nn.Module, in_channels: int, image_size: int) ->
     return int(dim)
 
 
+@torch.no_grad()
+def representations(
+    encoder: nn.Module, images: torch.Tensor, batch_size: int = 1024, device: torch.device = torch.device("cpu")
+) -> torch.Tensor:
+    """The frozen encoder's representation of uint8 ``images`` (eval mode, no grad),
+    resized to its input size; the encoder applies its own input normalisation."""
+    encoder.eval()
+    size = getattr(encoder, "image_size", None)
+    out = [
+        encoder(model_input(to_device(images[i : i + batch_size], device), size)).float().cpu()
+        for i in range(0, len(images), batch_size)
+    ]
+    return torch.cat(out)
+
+
 def projection_head(in_dim: int, out_dim: int = 128) -> nn.Module:
-    """SimCLR's head g: Linear(d, d) - ReLU - Linear(d, out_dim) (PAPER.md, Victims)."""
+    """SimCLR's head g: Linear(d, d) - ReLU - Linear(d, out_dim) (docs/paper.md, Victims)."""
     return nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, out_dim))
 
 
@@ -239,7 +196,7 @@ def load_encoder(path, expect: dict | None = None) -> tuple[nn.Module, dict]:
     ``expect``: metadata the checkpoint must carry (e.g. the victim's ``config_hash``),
     so a checkpoint made by another victim or config than its path claims is refused.
     """
-    from .io import CheckpointError, load_checkpoint, rebuild_hint
+    from .io import load_checkpoint, rebuild_hint
 
     checkpoint = load_checkpoint(path)
     missing = [k for k in ("encoder", "backbone", "in_channels", "image_size") if k not in checkpoint]
@@ -305,7 +262,7 @@ def import_encoder(path, checkpoint_format: str, backbone: dict, in_channels: in
     Refuses checkpoints that need arbitrary pickled objects, lack the expected keys, or
     whose shapes do not fit the configured backbone, with an error naming the file.
     """
-    from .io import CheckpointError, load_checkpoint
+    from .io import load_checkpoint
 
     if checkpoint_format not in EXTERNAL_FORMATS:
         raise ValueError(f"unknown checkpoint format {checkpoint_format!r}; known: {sorted(EXTERNAL_FORMATS)}")

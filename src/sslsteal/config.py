@@ -15,17 +15,12 @@ from typing import Iterable
 
 import yaml
 
-from .registry import CONTRASTIVE_LOSSES, HEAD_APPROACHES, IMAGE_SIZES, NON_NEGATIVE_LOSSES, SPLIT_SIZES
+from .errors import ConfigError
+from .registry import CONTRASTIVE_LOSSES, HEAD_APPROACHES, IMAGE_SIZES, IMAGENET_FOLDERS, NON_NEGATIVE_LOSSES, SPLIT_SIZES
 
 __all__ = ["CONTRASTIVE_LOSSES", "ConfigError", "load"]
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
-
-
-class ConfigError(ValueError):
-    def __init__(self, key: str, message: str):
-        super().__init__(f"config error at {key}: {message}")
-        self.key = key
 
 
 # --- files and schema ---------------------------------------------------------------------
@@ -762,12 +757,21 @@ def check_watermark(config: dict) -> None:
             )
 
 
+def imagenet_folder_problem(path: str | Path) -> str | None:
+    """Why ``path`` is not an ImageFolder-layout ImageNet, or None when it looks like one."""
+    path = Path(path)
+    if not path.is_dir():
+        return f"{path} does not exist"
+    missing = [f"{path / sub}" for sub in IMAGENET_FOLDERS.values() if not (path / sub).is_dir()]
+    if missing:
+        return f"{', '.join(missing)} missing (ImageFolder layout: <path>/train/<class>/*.JPEG, <path>/val/<class>/*.JPEG)"
+    return None
+
+
 def check_imagenet(config: dict, workdir: Path) -> None:
     datasets = config["datasets"]
     if "imagenet" not in datasets or _exists(workdir, f"{data_root(config)}/imagenet/prepared.json"):
         return
-    from .imagenet import imagenet_folder_problem
-
     if "path" not in datasets["imagenet"]:
         raise ConfigError("datasets.imagenet.path", "required: the ImageNet folder you prepared (never downloaded)")
     problem = imagenet_folder_problem(str(workdir / datasets["imagenet"]["path"]))

@@ -1,9 +1,11 @@
 """Datasets: preparation (the only code that downloads), loading, and index sets.
 
-A dataset is prepared once into ``<root>`` by the workflow's data rule, which writes
-``<root>/prepared.json`` last; every consumer calls :func:`load_split` on that root and
-never downloads. Images are returned as uint8 tensors (N, C, H, W) and int64 labels,
-so batches can be augmented and fed to a model without per-image Python work.
+Every dataset is here: torchvision's (Fashion-MNIST, CIFAR10/100, SVHN, STL10), the
+seeded synthetic set, scikit-learn's bundled digits, and ImageNet from a folder the user
+provides. A dataset is prepared once into ``<root>`` by the workflow's data rule, which
+writes ``<root>/prepared.json`` last; every consumer calls :func:`load_split` on that
+root and never downloads. Images are returned as uint8 tensors (N, C, H, W) and int64
+labels, so batches can be augmented and fed to a model without per-image Python work.
 """
 
 from __future__ import annotations
@@ -12,11 +14,16 @@ import gzip
 import hashlib
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .config import imagenet_folder_problem
+from .errors import DatasetUnavailableError
 from .io import atomic_path, file_sha256, read_json, write_json
+from .registry import IMAGENET_FOLDERS
 
 # torchvision is imported only where a torchvision dataset is used: importing it costs
 # about 1.3 s per job, most of the run time of a small job.
@@ -54,10 +61,6 @@ KNOWN_DATASETS = ("fashion_mnist", "cifar10", "cifar100", "svhn", "stl10", "digi
 # images are "test".
 DIGITS_TEST = 300
 MANIFEST = "prepared.json"
-
-
-class DatasetUnavailableError(RuntimeError):
-    """Neither a local mirror nor the download produced the dataset."""
 
 
 # --------------------------------------------------------------------------- synthetic
@@ -144,8 +147,6 @@ def prepare_dataset(name: str, root: str | Path, options: dict, workers: int | N
         # Checksums of the verified raw files, checked again at every load.
         files = {str(f.relative_to(root)): file_sha256(f) for f in _dataset_files(cls, root)}
     elif name == "imagenet":
-        from .imagenet import prepare_imagenet
-
         files, source = prepare_imagenet(root, options, workers)
     elif name == "digits":
         from sklearn.datasets import load_digits
@@ -401,6 +402,74 @@ def _raw_file_ok(path: Path, raw_md5: str | None) -> bool:
     return raw_md5 is None or _decompressed_md5(path) == raw_md5
 
 
+# --------------------------------------------------------------------------- ImageNet
+# ImageNet, prepared from a folder the user provides (never downloaded).
+#
+# ImageNet's licence forbids redistribution, so the config names a directory in
+# torchvision's ImageFolder layout (``<path>/train/<class>/*.JPEG``,
+# ``<path>/val/<class>/*.JPEG``). The data rule decodes a seeded subset of each split
+# once (resize the shorter side to 256/224 of ``image_size``, centre crop, the standard
+# ImageNet evaluation transform) into uint8 arrays, memory-mapped at load: 200,000
+# images at 224 px are 30 GB, more than a job should hold in RAM, and every later
+# stage indexes batches of the uint8 tensor as it does for the small datasets.
+
+# Our split name -> the ImageFolder subdirectory (ImageNet's labelled test set is "val").
+
+
+def _imagenet_subset(n: int, size: int | None, seed: int) -> np.ndarray:
+    if size is None or size >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
+def prepare_imagenet(root: Path, options: dict, workers: int | None = None) -> tuple[dict[str, str], str]:
+    """Decode the seeded subsets into ``root`` with ``workers`` processes (default
+    ``options["workers"]``, else 8); return (file sha256s, source)."""
+    import torchvision.transforms as T
+    from torch.utils.data import DataLoader, Subset
+    from torchvision.datasets import ImageFolder
+
+    problem = imagenet_folder_problem(options["path"])
+    if problem:
+        raise DatasetUnavailableError(f"datasets.imagenet.path: {problem}; ImageNet is never downloaded, prepare it by hand")
+    size = int(options.get("image_size", 224))
+    workers = int(options.get("workers", 8) if workers is None else workers)
+    transform = T.Compose([T.Resize(round(size * 256 / 224)), T.CenterCrop(size), T.PILToTensor()])
+    files = {}
+    for split, folder in IMAGENET_FOLDERS.items():
+        dataset = ImageFolder(str(Path(options["path"]) / folder), transform=transform)
+        keep = _imagenet_subset(len(dataset), options.get(f"{split}_size"), int(options.get("seed", 0)) + (split == "test"))
+        # Decoding JPEGs is the cost: worker processes keep the cores busy.
+        loader = DataLoader(Subset(dataset, keep.tolist()), batch_size=256, num_workers=workers)
+        images_path, labels_path = root / f"{split}_images.npy", root / f"{split}_labels.npy"
+        with atomic_path(images_path) as tmp:
+            images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(keep), 3, size, size))
+            labels = np.empty(len(keep), dtype=np.int64)
+            start = 0
+            for batch, batch_labels in loader:
+                images[start : start + len(batch)] = batch.numpy()
+                labels[start : start + len(batch)] = batch_labels.numpy()
+                start += len(batch)
+            images.flush()
+            del images
+        with atomic_path(labels_path) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, labels)
+        files[images_path.name] = file_sha256(images_path)
+        files[labels_path.name] = file_sha256(labels_path)
+    source = f"ImageFolder {options['path']} (seeded subsets, {size} px centre crops)"
+    return files, source
+
+
+def load_imagenet(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The prepared split, images memory-mapped (read-only: nothing writes to them)."""
+    images = np.load(root / f"{split}_images.npy", mmap_mode="r")
+    labels = np.load(root / f"{split}_labels.npy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "non-writable array": read-only by design
+        return torch.from_numpy(images), torch.from_numpy(labels)
+
+
 # --------------------------------------------------------------------------- loading
 def _load(name: str, root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     known = SPLITS.get(name, ("train", "test"))
@@ -410,8 +479,6 @@ def _load(name: str, root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor
         with np.load(root / f"{name}.npz") as arrays:
             return torch.from_numpy(arrays[f"{split}_images"]), torch.from_numpy(arrays[f"{split}_labels"])
     if name == "imagenet":
-        from .imagenet import load_imagenet
-
         return load_imagenet(root, split)
     cls = torchvision_dataset(name)
     if cls.__name__ in ("SVHN", "STL10"):
@@ -459,20 +526,3 @@ def index_range(n: int, start: int = 0, stop: int | None = None, exclude_last: i
     if not 0 <= start < end:
         raise ValueError(f"empty index range: start {start}, stop {stop}, exclude_last {exclude_last}, n {n}")
     return np.arange(start, end)
-
-
-def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images -> float in [0, 1]."""
-    return images.float().div_(255.0)
-
-
-def model_input(images: torch.Tensor, image_size: int | None = None) -> torch.Tensor:
-    """uint8 images -> what an encoder takes: float in [0, 1], resized (bilinear,
-    antialiased) to ``image_size`` when the encoder expects another size. Each encoder
-    then applies its own input normalisation (``backbones.Normalise``): it differs
-    between encoders ([-1, 1] for those trained here, ImageNet's statistics for the
-    imported SimSiam ResNet50), so it is not applied here."""
-    x = to_float(images)
-    if image_size is not None and x.shape[-1] != image_size:
-        x = torch.nn.functional.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True)
-    return x

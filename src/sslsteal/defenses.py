@@ -1,4 +1,4 @@
-"""Defenses at the API (PAPER.md, "Defenses the paper examines").
+"""Defenses at the API (docs/paper.md, "Defenses the paper examines").
 
 A defense transforms the answers the API returns; the victim is untouched, so every
 attack and budget can run against every defense from the same cached answers.
@@ -18,13 +18,9 @@ attack and budget can run against every defense from the same cached answers.
   rate) quantile of the scores of a stream of legitimate queries
   (:func:`calibrated_threshold`, rule ``calibrate_detection``), as
   long as the longest stream it will judge (a query's score grows with the history).
-- Watermark (reactive): the victim is trained with a secret rotation task (is the
-  image rotated by an angle in [0, 180) or [180, 360)?) through an MLP head on its
-  representation; a suspect encoder is verified by applying that head to its
-  representations of rotated held-out images and testing its accuracy against a null of
-  encoders that never saw the victim (``defense_tables.watermark_table``), not against
-  chance: innocent encoders' features carry rotation information too. The training side
-  is in ``victim``; rotation is here.
+
+The watermark, a reactive defense (it changes no answer: it proves a theft afterwards),
+is in ``watermark``.
 """
 
 from __future__ import annotations
@@ -211,35 +207,3 @@ def defend(
         defended_projection = answer_flagged_with_noise(projection, flagged, generator)
     record = {"flagged": flagged, "duplicate": duplicate, "score": score}
     return defended, defended_projection, record
-
-
-# ------------------------------------------------------------------------ watermark
-def rotate(images: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
-    """Rotate each float image (B x C x H x W) by its angle in degrees (counter-clockwise,
-    about the centre, zeros outside), one affine resampling for the whole batch."""
-    theta = torch.deg2rad(angles.float())
-    cos, sin = torch.cos(theta), torch.sin(theta)
-    zeros = torch.zeros_like(cos)
-    matrices = torch.stack([torch.stack([cos, -sin, zeros], 1), torch.stack([sin, cos, zeros], 1)], 1)
-    grid = F.affine_grid(matrices.to(images.dtype), list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-
-
-def rotation_labels(angles: torch.Tensor) -> torch.Tensor:
-    """The secret task's label: 0 for an angle in [0, 180), 1 for [180, 360)."""
-    return (torch.remainder(angles, 360.0) >= 180.0).long()
-
-
-def watermark_head(dim: int, hidden: tuple[int, ...] = (256, 128)) -> nn.Module:
-    """The paper's watermark head, an MLP d-256-128-2 on the representation."""
-    sizes = [dim, *hidden]
-    layers: list[nn.Module] = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(a, b), nn.ReLU(inplace=True)]
-    return nn.Sequential(*layers, nn.Linear(sizes[-1], 2))
-
-
-def rotated_uint8(images: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
-    """uint8 images rotated by ``angles``, as a verifier would send them to a suspect."""
-    rotated = rotate(images.float() / 255.0, angles)
-    return (rotated * 255.0).round().clamp(0, 255).to(torch.uint8)

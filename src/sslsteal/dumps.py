@@ -22,13 +22,10 @@ import h5py
 import numpy as np
 import torch
 
+from .errors import DumpError
 from .io import atomic_path, rebuild_hint
 
 REQUIRED_ATTRS = ("victim", "query_set", "dim", "n")
-
-
-class DumpError(RuntimeError):
-    """A dump that is truncated, corrupt, or not what its path claims."""
 
 
 @dataclass

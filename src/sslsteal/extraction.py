@@ -1,4 +1,4 @@
-"""Model extraction from the victim's answers (PAPER.md, "The three extraction approaches").
+"""Model extraction from the victim's answers (docs/paper.md, "The three extraction approaches").
 
 - ``direct``: the API returned h_v = f_v(x) for each query image x; the stolen encoder
   f_s is trained so that f_s(x) matches h_v under a stealing loss. No head.
@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from .backbones import build_encoder, projection_head
-from .data import model_input
 from .losses import info_nce, stealing_loss
+from .preprocessing import model_input
 from .runtime import to_device
 from .training import fit
 
@@ -211,7 +211,7 @@ def median_squared_distance(answers: torch.Tensor, n: int = 1000) -> float:
 
 def resolve_temperature(loss_options: dict, answers: torch.Tensor | None) -> dict:
     """SoftNN's ``temperature_factor`` as an absolute temperature: factor x the median
-    pairwise squared distance of the answers (PAPER.md's T = 100 was set for CIFAR
+    pairwise squared distance of the answers (docs/paper.md's T = 100 was set for CIFAR
     ResNet representations; at another scale nearly every pair would get the same
     weight, or none but the nearest)."""
     if "temperature_factor" not in loss_options:

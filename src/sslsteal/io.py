@@ -15,6 +15,8 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from .errors import CheckpointError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -68,10 +70,6 @@ def save_checkpoint(path: str | os.PathLike, **content: Any) -> None:
 
         with open(tmp, "wb") as f:
             torch.save(content, f)
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that is missing, corrupt, unsafe or not what its path claims."""
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:

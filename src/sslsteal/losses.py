@@ -1,6 +1,6 @@
 """Losses, one small function each, with the formula and its source.
 
-Notation (PAPER.md, "Losses"): ``s`` is the stolen encoder's output, ``v`` the victim's
+Notation (docs/paper.md, "Losses"): ``s`` is the stolen encoder's output, ``v`` the victim's
 answer, both of shape (B, D). The stealing losses treat ``v`` as a constant target
 (``STEALING_LOSSES`` detaches it), so gradients reach only the stolen side. The same
 ``info_nce`` trains the SimCLR victim on two views, with gradients through both.
@@ -25,7 +25,7 @@ def _partner_index(batch: int, device: torch.device) -> torch.Tensor:
 
 
 def info_nce(s: torch.Tensor, v: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
-    """InfoNCE / NT-Xent (Chen et al. 2020, SimCLR; PAPER.md).
+    """InfoNCE / NT-Xent (Chen et al. 2020, SimCLR; docs/paper.md).
 
     Stack the 2B rows u = [s_1..s_B, v_1..v_B], L2-normalise, S_kj = u_k . u_j / tau;
     L = -1/(2B) sum_k log( exp(S_{k,p(k)}) / sum_{j != k} exp(S_kj) ),
@@ -41,7 +41,7 @@ def info_nce(s: torch.Tensor, v: torch.Tensor, temperature: float = 0.07) -> tor
 
 
 def soft_nn(s: torch.Tensor, v: torch.Tensor, temperature: float = 100.0, eps: float = 1e-9) -> torch.Tensor:
-    """Soft nearest-neighbour loss (Frosst et al. 2019; PAPER.md).
+    """Soft nearest-neighbour loss (Frosst et al. 2019; docs/paper.md).
 
     Same 2B rows, unnormalised; d_kj = ||u_k - u_j||^2;
     L = -1/(2B) sum_k log( eps + sum_{j != k, same index} exp(-d_kj/T) / sum_{j != k} exp(-d_kj/T) ).
@@ -62,7 +62,7 @@ def soft_nn(s: torch.Tensor, v: torch.Tensor, temperature: float = 100.0, eps: f
 
 
 def wasserstein(s: torch.Tensor, v: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """1-D Wasserstein distance between representations read as histograms (PAPER.md).
+    """1-D Wasserstein distance between representations read as histograms (docs/paper.md).
 
     Each non-negative vector is normalised to sum 1 over its feature indices;
     L = 1/B sum_i sum_d |CDF(s_i)_d - CDF(v_i)_d|.

@@ -1,4 +1,4 @@
-"""Linear evaluation (PAPER.md, "Linear evaluation"): the metric of every encoder.
+"""Linear evaluation (docs/paper.md, "Linear evaluation"): the metric of every encoder.
 
 The protocol of the SSL literature's linear evaluation (the SimCLR paper's: L-BFGS
 multinomial logistic regression on frozen features, L2 penalty chosen on a validation
@@ -27,27 +27,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import model_input, to_float
-from .runtime import to_device
+from .preprocessing import to_float
 
 # The penalty grid when the config gives none: lambda in loss = CE + lambda/2 ||W||^2
 # (mean cross-entropy over images; scikit-learn's C = 1 / (lambda * n)).
 L2_GRID = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-
-
-@torch.no_grad()
-def representations(
-    encoder: nn.Module, images: torch.Tensor, batch_size: int = 1024, device: torch.device = torch.device("cpu")
-) -> torch.Tensor:
-    """The frozen encoder's representation of uint8 ``images`` (eval mode, no grad),
-    resized to its input size; the encoder applies its own input normalisation."""
-    encoder.eval()
-    size = getattr(encoder, "image_size", None)
-    out = [
-        encoder(model_input(to_device(images[i : i + batch_size], device), size)).float().cpu()
-        for i in range(0, len(images), batch_size)
-    ]
-    return torch.cat(out)
 
 
 def raw_pixels(images: torch.Tensor) -> torch.Tensor:

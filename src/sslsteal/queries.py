@@ -1,10 +1,10 @@
-"""The attacker's queries (PAPER.md, "Query protocol"): which images it sends, and the
+"""The attacker's queries (docs/paper.md, "Query protocol"): which images it sends, and the
 augmented views the head-recreation attack sends.
 
 A query set is either a pool of real images (a dataset split, minus held-out images)
 or a uniform-noise baseline that shows how much real data matters. Images keep their
-own size and channels here; the encoders resize (``data.model_input``) and convert
-channels (``backbones.ChannelAdapter``) to the victim's input, as the API would.
+own size and channels here; the encoders resize (``preprocessing.model_input``) and convert
+channels (``preprocessing.ChannelAdapter``) to the victim's input, as the API would.
 
 Both the dump job (the API answering) and the extraction job (the attacker) build the
 same queries from the same config and seed, and the dump stores a checksum of them, so
@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from .augment import simclr_view
-from .data import index_range, load_split, to_float
+from .data import index_range, load_split
+from .preprocessing import to_float
 
 # Views are generated in fixed chunks, each from its own seed, so the views of the
 # first N images do not depend on how many images follow (a smaller budget is a prefix).

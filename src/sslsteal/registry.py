@@ -36,6 +36,8 @@ IMAGE_SIZES = {
     "synthetic": 28,
     "imagenet": 224,
 }
+# ImageNet's ImageFolder sub-folders of each split (prepared by hand, never downloaded).
+IMAGENET_FOLDERS = {"train": "train", "test": "val"}
 # The datasets torchvision provides (and downloads), by torchvision class name.
 TORCHVISION_DATASETS = {
     "fashion_mnist": "FashionMNIST",

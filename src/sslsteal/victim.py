@@ -1,4 +1,4 @@
-"""Victim SSL training (PAPER.md, "Victims"): SimCLR, SimSiam and Barlow Twins.
+"""Victim SSL training (docs/paper.md, "Victims"): SimCLR, SimSiam and Barlow Twins.
 
 Each method sees two augmented views of every image, runs them through the encoder f
 and its own head(s), and applies its loss from ``losses``. The encoder f is what the API
@@ -18,15 +18,13 @@ from typing import Callable
 import torch
 from torch import nn
 
-import torch.nn.functional as F
-
 from .augment import simclr_view
 from .backbones import build_encoder, projection_head
-from .data import to_float
-from .defenses import rotate, rotation_labels, watermark_head
 from .losses import barlow_twins, info_nce, simsiam
+from .preprocessing import to_float
 from .runtime import to_device
 from .training import fit
+from .watermark import watermark_head, watermark_loss
 
 METHODS = ("simclr", "simsiam", "barlow_twins")
 
@@ -137,28 +135,6 @@ def train_victim(
         steps=steps,
     )
     return encoder, heads, history
-
-
-def watermark_loss(
-    encoder: nn.Module, head: nn.Module, batch: torch.Tensor, watermark: dict, generator: torch.Generator
-) -> torch.Tensor:
-    """The secret task on a share of the batch: rotate each image by a random angle in
-    [0, 360) and classify [0, 180) vs [180, 360) from its representation."""
-    n = max(2, round(len(batch) * watermark["batch_fraction"]))
-    angles = torch.rand(n, generator=generator) * 360.0
-    rotated = rotate(batch[:n], angles.to(batch.device))  # in [0, 1], normalised by the encoder
-    logits = head(encoder(rotated).float())
-    return F.cross_entropy(logits, rotation_labels(angles).to(batch.device))
-
-
-def victim_watermark_head(meta: dict) -> nn.Module | None:
-    """The watermarked victim's secret head from its checkpoint; None without one."""
-    watermark = meta.get("config", {}).get("recipe", {}).get("watermark")
-    if not watermark or "watermark" not in meta.get("heads", {}):
-        return None
-    head = watermark_head(meta["representation_dim"], tuple(watermark["hidden"]))
-    head.load_state_dict(meta["heads"]["watermark"])
-    return head.eval()
 
 
 def victim_projector(meta: dict) -> nn.Module | None:
