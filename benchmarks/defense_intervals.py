@@ -42,7 +42,7 @@ def points(interval) -> str:
 
 
 def main() -> None:
-    for defense in ("detectfpr0.05", "noise0.3", "noise1", "noise3"):
+    for defense in ("detection_fpr0.05", "poisoning_sigma0.3", "poisoning_sigma1", "poisoning_sigma3"):
         for party, path in PARTIES.items():
             defended = PROBES / "defended" / defense / path
             if defended.exists():

@@ -1,7 +1,7 @@
 # Stage 7: defenses at the API (docs/paper.md, "Defenses the paper examines"). A defense
-# transforms the cached answers a user receives: prediction poisoning (noise<sigma>) or
-# augmented-duplicate detection at a calibrated false-positive rate (detectfpr<rate>;
-# detect<threshold> for a fixed threshold). The undefended dumps stay as they are; every
+# transforms the cached answers a user receives: prediction poisoning (poisoning_sigma<sigma>)
+# or augmented-duplicate detection at a calibrated false-positive rate
+# (detection_fpr<rate>; detection_threshold<t> for a fixed threshold). The undefended dumps stay as they are; every
 # attack cell and the legitimate user's probe can rerun against a defense.
 
 

@@ -35,8 +35,8 @@ def record(encoder, accuracy, seed=0, order=ORDER_A, **fields):
     }
 
 
-def stolen(method, loss, query_set, budget, accuracy, seed=0, order=ORDER_A):
-    return record("stolen", accuracy, seed, order, victim="v", method=method,
+def stolen(approach, loss, query_set, budget, accuracy, seed=0, order=ORDER_A):
+    return record("stolen", accuracy, seed, order, victim="v", approach=approach,
                   loss=loss, query_set=query_set, budget=budget)
 
 
@@ -53,9 +53,9 @@ def synthetic_probes(own_ssl_seed=0):
         stolen("direct", "mse", "svhn_train", 9000, 0.70),
         stolen("head_recreation", "mse", "cifar10_test", 9000, 0.75),
     ]
-    own = [record("own_ssl", 0.50, own_ssl_seed, victim="v", method="own_ssl", query_set="cifar10_test", budget=9000)]
+    own = [record("own_ssl", 0.50, own_ssl_seed, victim="v", approach="own_ssl", query_set="cifar10_test", budget=9000)]
     # Probed through a defended API: not part of any claim (and would clash with the cell above).
-    defended = [{**stolen("direct", "mse", "cifar10_test", 9000, 0.2), "defense": "noise0.1"}]
+    defended = [{**stolen("direct", "mse", "cifar10_test", 9000, 0.2), "defense": "poisoning_sigma0.1"}]
     return pd.DataFrame(victims + baselines + cells + own + defended)
 
 
@@ -184,19 +184,19 @@ def test_defense_claims_compare_accuracy_drops_paired():
     base = synthetic_probes()
     base = base[base["defense"].isna()] if "defense" in base else base
     defended = [
-        {**record("victim", 0.78, victim="v"), "defense": "noise1"},
-        {**stolen("direct", "mse", "cifar10_test", 9000, 0.50), "defense": "noise1"},
-        {**stolen("head_recreation", "mse", "cifar10_test", 9000, 0.40), "defense": "detectfpr0.05"},
-        {**stolen("direct", "mse", "cifar10_test", 9000, 0.78), "defense": "detectfpr0.05"},
-        {**stolen("head_recreation", "mse", "cifar10_test", 9000, 0.74), "defense": "detect0.8"},
-        {**stolen("direct", "mse", "cifar10_test", 9000, 0.30), "defense": "detect0.8"},
+        {**record("victim", 0.78, victim="v"), "defense": "poisoning_sigma1"},
+        {**stolen("direct", "mse", "cifar10_test", 9000, 0.50), "defense": "poisoning_sigma1"},
+        {**stolen("head_recreation", "mse", "cifar10_test", 9000, 0.40), "defense": "detection_fpr0.05"},
+        {**stolen("direct", "mse", "cifar10_test", 9000, 0.78), "defense": "detection_fpr0.05"},
+        {**stolen("head_recreation", "mse", "cifar10_test", 9000, 0.74), "defense": "detection_threshold0.8"},
+        {**stolen("direct", "mse", "cifar10_test", 9000, 0.30), "defense": "detection_threshold0.8"},
     ]
     table = claims_table(pd.concat([base, pd.DataFrame(defended)]), KINDS, TRAIN_SIZES, n_boot=500)
-    poisoning = only_row(table, "poisoning_hurts_attacker_more", "noise1")
+    poisoning = only_row(table, "poisoning_hurts_attacker_more", "poisoning_sigma1")
     assert poisoning["effect"] == pytest.approx(0.29 - 0.02, abs=1e-9) and poisoning["verdict"] == "holds"
-    detection = only_row(table, "detection_hurts_head_recreation_more", "detectfpr0.05")
+    detection = only_row(table, "detection_hurts_head_recreation_more", "detection_fpr0.05")
     assert detection["effect"] == pytest.approx(0.35 - 0.01, abs=1e-9) and detection["verdict"] == "holds"
-    fixed = only_row(table, "detection_hurts_head_recreation_more", "detect0.8:")
+    fixed = only_row(table, "detection_hurts_head_recreation_more", "detection_threshold0.8:")
     assert fixed["effect"] == pytest.approx(0.01 - 0.49, abs=1e-9) and fixed["verdict"] == "contradicted"
     # The defended records stay out of the paper's attack claims.
     assert len(table[table["claim"] == "more_queries"]) == 2

@@ -30,13 +30,13 @@ def test_detection_table_reads_each_attacks_scores_up_to_its_budget(tmp_path):
     dump = tmp_path / "views.h5"
     with h5py.File(dump, "w") as f:
         f["score"] = scores
-    attack = {"method": "head_recreation", "loss": "infonce", "query_set": "q", "budget": 4, "dump": str(dump)}
+    attack = {"approach": "head_recreation", "loss": "infonce", "query_set": "q", "budget": 4, "dump": str(dump)}
     calibration = {"scores": list(rng.uniform(0, 0.5, 200)), "thresholds": {"0.05": 0.49}}
-    probe = {"encoder": "stolen", "victim": "v", "method": "head_recreation", "loss": "infonce", "query_set": "q",
+    probe = {"encoder": "stolen", "victim": "v", "approach": "head_recreation", "loss": "infonce", "query_set": "q",
              "budget": 4, "accuracy": 0.5, "ci_low": 0.45, "ci_high": 0.55}
     probes = pd.DataFrame([
         probe,
-        {**probe, "defense": "detectfpr0.05", "detection_threshold": 0.49, "api_calls": 8, "queries_sent": 8,
+        {**probe, "defense": "detection_fpr0.05", "detection_threshold": 0.49, "api_calls": 8, "queries_sent": 8,
          "flagged": 4, "duplicates": 4, "detection_recall": 1.0, "accuracy": 0.3},
     ])
     table, curves = detection_table(probes, calibration, [attack])
@@ -44,7 +44,7 @@ def test_detection_table_reads_each_attacks_scores_up_to_its_budget(tmp_path):
     # Against as many legitimate calls (8): the calibration stream's first ones.
     expected = roc(np.array(calibration["scores"][:8]), scores[:, :4].ravel())["auc"]
     assert curves[label]["auc"] == pytest.approx(expected)
-    defended = table[table["defense"] == "detectfpr0.05"].iloc[0]
+    defended = table[table["defense"] == "detection_fpr0.05"].iloc[0]
     assert defended["flagged_rate"] == 0.5 and defended["flagged_low"] < 0.5 < defended["flagged_high"]
     assert defended["threshold"] == 0.49 and defended["auc"] == pytest.approx(expected)
 
@@ -64,7 +64,7 @@ def test_watermark_table_tests_suspects_against_the_null_and_measures_its_false_
     suspects = [write(tmp_path / "victim.json", suspect_kind="victim", suspect="wm", watermarked="wm", images=5000, accuracy=0.90)]
     for name, accuracy in (("a", 0.75), ("b", 0.54)):
         suspects.append(write(tmp_path / f"{name}.json", suspect_kind="stolen", suspect="wm", watermarked="wm", images=5000,
-                              accuracy=accuracy, method="direct", loss=name, query_set="q", queries=1000))
+                              accuracy=accuracy, approach="direct", loss=name, query_set="q", queries=1000))
     probe = write(tmp_path / "probe.json", victim="wm", accuracy=0.8, n_test=5000)
     table, summary = watermark_table(suspects, null, probe, None, 0.05)
     rows = table[~table["kind"].str.startswith("probe accuracy")].set_index("suspect")

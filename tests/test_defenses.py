@@ -117,11 +117,13 @@ def test_flagged_answers_are_noise_of_the_answers_scale():
 
 
 def test_defense_names_round_trip_and_bad_names_are_refused():
-    assert parse_defense("noise0.3") == {"kind": "noise", "sigma": 0.3}
+    assert parse_defense("poisoning_sigma0.3") == {"kind": "poisoning", "sigma": 0.3}
+    assert defense_name("poisoning", 0.3) == "poisoning_sigma0.3"
+    assert defense_name("detection", 0.8, "threshold") == "detection_threshold0.8"
     assert parse_defense(defense_name("detection", 0.8, "threshold")) == {"kind": "detection", "threshold": 0.8}
     assert parse_defense(defense_name("detection", 0.05, "fpr")) == {"kind": "detection", "fpr": 0.05}
-    assert defense_name("detection", 0.05, "fpr") == "detectfpr0.05"
-    for bad in ("noisy", "detect1.5", "blur0.3", "noise-1", "detectfpr0", "detectfpr1.2", "detectfprx"):
+    assert defense_name("detection", 0.05, "fpr") == "detection_fpr0.05"
+    for bad in ("poisoning", "detection_threshold1.5", "blur0.3", "poisoning_sigma-1", "detection_fpr0", "detection_fpr1.2", "detection_fprx", "noise0.3", "detectfpr0.05"):
         with pytest.raises(ValueError, match="defense"):
             parse_defense(bad)
 

@@ -22,10 +22,10 @@ def meta(**extra):
     return {"victim": "v", "query_set": "q", "n": 48, "dim": 16, "victim_in_channels": 1, "victim_image_size": 12, **extra}
 
 
-def run(method, dump, budget=32, loss="mse", steps=6, loss_options=None):
+def run(approach, dump, budget=32, loss="mse", steps=6, loss_options=None):
     configure_torch(1)
     return steal(
-        method, pool(), dump, budget, loss=loss, loss_options=loss_options or {}, method_options=VIEWS, backbone=BACKBONE,
+        approach, pool(), dump, budget, loss=loss, loss_options=loss_options or {}, approach_options=VIEWS, backbone=BACKBONE,
         steps=steps, batch_size=16, lr=0.01, weight_decay=0.0, generator=seed_everything(0),
     )
 

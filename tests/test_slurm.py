@@ -111,9 +111,9 @@ def one_cell_config(path: Path) -> Path:
     config["victims"] = {VICTIM: config["victims"][VICTIM]}
     config["defenses"] = {}  # tested locally (tests/test_workflow.py); here: one chain
     config["baselines"] = {}  # likewise
-    method, loss, query_set, budget = CELL.split("/")
+    approach, loss, query_set, budget = CELL.split("/")
     config["extraction"]["grid"] = [
-        {"methods": [method], "losses": [loss], "query_sets": [query_set], "budgets": [int(budget)]}
+        {"approaches": [approach], "losses": [loss], "query_sets": [query_set], "budgets": [int(budget)]}
     ]
     path.write_text(yaml.safe_dump(config))
     return path
@@ -236,7 +236,7 @@ LIGHT_RULES = {
     "collect_probes",
     "stolen_accuracy_table",
     "accuracy_vs_queries_figure",
-    "method_comparison_table",
+    "approach_comparison_table",
     "victim_quality_table",
     "collect_defense_probes",
     "defense_poisoning_table",

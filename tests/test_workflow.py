@@ -123,7 +123,7 @@ def test_every_output_exists_and_is_well_formed(tiny_run):
     assert list(table["encoder"][:6]) == ["victim", "independent", "random_init", "raw_pixels", "own_ssl", "own_ssl"]
     # direct: 4 losses x 2 budgets (2 seeds each); head_access, head_recreation: 2 losses; mse on digits and noise.
     assert len(table) == 6 + len(LOSSES) * len(BUDGETS) + 2 * 2 + 2
-    headline = table[(table["method"] == "direct") & (table["query_set"] == QUERY_SET)]
+    headline = table[(table["approach"] == "direct") & (table["query_set"] == QUERY_SET)]
     assert (headline["seeds"] == "0 1").all()
     # Every accuracy has its interval, every cell its paired difference from the victim.
     assert (table["ci_low"] <= table["accuracy"]).all() and (table["accuracy"] <= table["ci_high"]).all()
@@ -131,15 +131,15 @@ def test_every_output_exists_and_is_well_formed(tiny_run):
     assert cells.loc[cells["encoder"] != "raw_pixels", "vs_victim"].notna().all()
     assert (cells["vs_victim_low"].dropna() <= cells["vs_victim"].dropna()).all()
     # No cosine for head approaches (their basis is arbitrary); CKA for all.
-    assert table.loc[table["method"].isin(["head_access", "head_recreation"]), "cosine"].isna().all()
-    heads = table[table["method"] == "head_recreation"]
+    assert table.loc[table["approach"].isin(["head_access", "head_recreation"]), "cosine"].isna().all()
+    heads = table[table["approach"] == "head_recreation"]
     assert (heads["api_calls"] == 2 * heads["queries"]).all() and len(heads) == 2
-    direct = table[table["method"] == "direct"]
+    direct = table[table["approach"] == "direct"]
     assert (direct["api_calls"] == direct["queries"]).all()
-    comparison = pd.read_csv(w / f"paper_figures/{VICTIM}/{DOWNSTREAM}/method_comparison.csv")
-    assert set(comparison["method"]) == {"direct", "head_access", "head_recreation"}
+    comparison = pd.read_csv(w / f"paper_figures/{VICTIM}/{DOWNSTREAM}/approach_comparison.csv")
+    assert set(comparison["approach"]) == {"direct", "head_access", "head_recreation"}
     assert comparison["cka"].notna().all() and len(comparison) == 4 + 2 + 2
-    assert comparison.loc[comparison["method"] == "direct", "cosine"].notna().all()
+    assert comparison.loc[comparison["approach"] == "direct", "cosine"].notna().all()
     for victim in VICTIMS[1:]:  # the head and out-of-distribution blocks attack the SimCLR victim only
         other = pd.read_csv(w / f"paper_figures/{victim}/{DOWNSTREAM}/stolen_accuracy.csv")
         assert len(other) == 3 + len(VICTIM_LOSSES[victim]) * len(BUDGETS)
@@ -216,7 +216,7 @@ def test_defenses_transform_the_answers_and_reach_the_paper_tables(tiny_run):
     scores = np.array(calibration["scores"])
     threshold = calibration["thresholds"]["0.05"]
     assert len(scores) == 800 and 0 < (scores > threshold).mean() <= 0.05
-    views = read_dump(w / f"results/dumps/{VICTIM}/{QUERY_SET}/defended/detectfpr0.05/views_seed0.h5")
+    views = read_dump(w / f"results/dumps/{VICTIM}/{QUERY_SET}/defended/detection_fpr0.05/views_seed0.h5")
     assert views.extra["flagged"].shape == views.representation.shape[:2]
     assert views.extra["duplicate"][1].all() and not views.extra["duplicate"][0].any()
     # The flags are the calibrated threshold applied to the recorded scores.
@@ -229,7 +229,7 @@ def test_defenses_transform_the_answers_and_reach_the_paper_tables(tiny_run):
     assert (poisoning.loc[poisoning["sigma"] == 0, "drop_points"] == 0).all()
     detection = pd.read_csv(w / f"paper_figures/{VICTIM}/{DOWNSTREAM}/defense_detection.csv")
     assert len(detection) == 6  # user, direct, head recreation; each with and without
-    defended = detection[detection["defense"] == "detectfpr0.05"]
+    defended = detection[detection["defense"] == "detection_fpr0.05"]
     assert np.allclose(defended["threshold"], threshold, atol=1e-4)  # the CSV keeps 4 decimals
     recreation = defended[defended["party"].str.contains("head_recreation")]
     assert int(recreation["duplicates"].iloc[0]) == 400 and int(recreation["api_calls"].iloc[0]) == 800
@@ -256,7 +256,7 @@ def test_any_attack_cell_runs_against_any_defense_without_retraining(tiny_run):
     """A defense setting and an attack cell that the config never asked for: only the
     defended answers, the extraction and its probe are scheduled."""
     cell = f"{VICTIM}/head_recreation/infonce/{QUERY_SET}/400/seed0"
-    target = f"results/probes/{DOWNSTREAM}/defended/noise0.5/stolen/{cell}.json"
+    target = f"results/probes/{DOWNSTREAM}/defended/poisoning_sigma0.5/stolen/{cell}.json"
     assert planned_jobs(tiny_run, TINY, target) == {"defend_answers": 1, "extract_defended": 1, "probe_defended_stolen": 1}
 
 
@@ -285,7 +285,7 @@ def test_new_budget_runs_only_its_jobs(tiny_run, tmp_path):
         "collect_probes": 2,
         "stolen_accuracy_table": 2,
         "accuracy_vs_queries_figure": 2,
-        "method_comparison_table": 2,
+        "approach_comparison_table": 2,
         "claims": 1,
         "paper_figures": 1,
     }

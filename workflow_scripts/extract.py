@@ -34,13 +34,13 @@ with logged_to(snakemake.log[0]) as log:
     started = time.perf_counter()
     # The budget is the first N images of the pool, so a smaller budget is a prefix.
     stolen, history, accounting = steal(
-        wc.method,
+        wc.approach,
         pool,
         dump,
         budget,
         loss=wc.loss,
         loss_options=options,
-        method_options=snakemake.params.method_options,
+        approach_options=snakemake.params.approach_options,
         backbone=snakemake.params.backbone,
         steps=snakemake.params.steps,
         batch_size=batch_size,
@@ -68,7 +68,7 @@ with logged_to(snakemake.log[0]) as log:
         channels,
         size,
         victim=wc.victim,
-        method=wc.method,
+        approach=wc.approach,
         loss=wc.loss,
         query_set=wc.query_set,
         budget=budget,
@@ -82,5 +82,5 @@ with logged_to(snakemake.log[0]) as log:
     )
     with atomic_path(snakemake.output.train_log) as tmp:
         pd.DataFrame(history).to_csv(tmp, sep="\t", index=False)
-    log.info("stole (%s, %s) from %d queries, %d API calls, in %.1fs", wc.method, wc.loss, budget, accounting["api_calls"], wall)
+    log.info("stole (%s, %s) from %d queries, %d API calls, in %.1fs", wc.approach, wc.loss, budget, accounting["api_calls"], wall)
     log.info("device %s: %s images/s, GPU peak memory %s MiB", stats["device"], stats["images_per_second"], stats["gpu_max_memory_mib"])

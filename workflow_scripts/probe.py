@@ -48,13 +48,13 @@ with logged_to(snakemake.log[0]) as log:
             # of its victim's: made by this config?
             key = "config_hash" if kind in ("victim", "independent") else "victim_config_hash"
             encoder, meta = load_encoder(snakemake.input.encoder, expect={key: snakemake.params.victim_hash})
-            for key in ("method", "loss", "query_set", "budget", "queries", "api_calls", "steps", "temperature", "defense", "detection_threshold", *DETECTION):
+            for key in ("approach", "loss", "query_set", "budget", "queries", "api_calls", "steps", "temperature", "defense", "detection_threshold", *DETECTION):
                 if key in meta and kind in ("stolen", "own_ssl"):
                     record[key] = meta[key]
             if "final_loss" in meta:
                 record["train_loss"] = meta["final_loss"]  # the extraction's (or own SSL's) last epoch
             if kind == "own_ssl":
-                record["method"] = "own_ssl"
+                record["approach"] = "own_ssl"
         encoder = encoder.to(device)
         encoding = time.perf_counter()
         train_x = representations(encoder, train_images, device=device)
@@ -83,7 +83,7 @@ with logged_to(snakemake.log[0]) as log:
             # Fidelity to the victim on the probe's held-out test images; no cosine for
             # copies trained through a head (their basis is arbitrary).
             victim, _ = load_encoder(snakemake.input.victim, expect={"config_hash": snakemake.params.victim_hash})
-            with_cosine = record.get("method") in (None, "direct")
+            with_cosine = record.get("approach") in (None, "direct")
             record.update(fidelity(test_x, representations(victim.to(device), test_images, device=device), cosine=with_cosine))
     result = linear_probe(
         train_x,

@@ -54,7 +54,7 @@ with logged_to(snakemake.log[0]) as log:
     }
     if params.suspect_kind == "random_init":
         record["seed"] = int(wc.seed)
-    for key in ("method", "loss", "query_set", "budget", "queries", "api_calls", "seed"):
+    for key in ("approach", "loss", "query_set", "budget", "queries", "api_calls", "seed"):
         if key in suspect_meta:
             record[key] = suspect_meta[key]
     write_json(snakemake.output[0], record)

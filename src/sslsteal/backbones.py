@@ -17,6 +17,7 @@ from torch import nn
 
 from .errors import CheckpointError
 from .preprocessing import IMAGENET_NORMALISATION, ChannelAdapter, Normalise, model_input, symmetric_normalisation
+from .registry import BACKBONES
 from .runtime import autocast_dtype, to_device
 
 
@@ -100,7 +101,6 @@ def imagenet_resnet50() -> nn.Module:
     return net
 
 
-BACKBONES = ("small_cnn", "resnet18", "resnet34", "resnet50", "resnet50_imagenet")
 
 
 def build_encoder(spec: dict, in_channels: int, image_size: int, input_normalisation: dict | None = None) -> nn.Module:

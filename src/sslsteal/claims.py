@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .io import atomic_path
+from .registry import CONTRASTIVE_LOSSES, HEAD_APPROACHES
 from .stats import Interval, bootstrap, correct_matrix, verdict
 
 CLAIMS = {
@@ -46,13 +47,10 @@ TABLE_COLUMNS = [
     "claim", "statement", "victim", "comparison", "effect",
     "ci_low", "ci_high", "margin", "n_seeds", "verdict",
 ]
-CONTRASTIVE = ("infonce", "softnn")
-NON_CONTRASTIVE = ("mse", "wasserstein")
-HEAD_METHODS = ("head_access", "head_recreation")
 IN_DISTRIBUTION = "in_distribution"
-# Columns a probe record may lack (baselines have no method, raw pixels no victim, ...).
-OPTIONAL_COLUMNS = ("victim", "method", "loss", "query_set", "budget")
-STOLEN_KEY = ["victim", "method", "loss", "query_set", "budget"]
+# Columns a probe record may lack (baselines have no approach, raw pixels no victim, ...).
+OPTIONAL_COLUMNS = ("victim", "approach", "loss", "query_set", "budget")
+STOLEN_KEY = ["victim", "approach", "loss", "query_set", "budget"]
 
 
 # --- selecting cells ---------------------------------------------------------------------
@@ -83,7 +81,7 @@ def _with_optional_columns(probes: pd.DataFrame) -> pd.DataFrame:
 
 
 def _stolen_cells(probes: pd.DataFrame) -> dict[tuple, pd.DataFrame]:
-    """Stolen probe records grouped by (victim, method, loss, query_set, budget)."""
+    """Stolen probe records grouped by (victim, approach, loss, query_set, budget)."""
     stolen = probes[probes["encoder"] == "stolen"]
     return {key: rows for key, rows in stolen.groupby(STOLEN_KEY, dropna=False)}
 
@@ -107,8 +105,8 @@ def _budget_text(budget) -> str:
     return str(int(budget)) if pd.notna(budget) else "?"
 
 
-def _cell_text(method, loss, query_set, budget) -> str:
-    return f"{method}/{loss}/{query_set}/{_budget_text(budget)}"
+def _cell_text(approach, loss, query_set, budget) -> str:
+    return f"{approach}/{loss}/{query_set}/{_budget_text(budget)}"
 
 
 # --- one comparison ----------------------------------------------------------------------
@@ -171,43 +169,43 @@ def _close_copy(probes, cells, kinds, train_sizes, margin, n_boot) -> list[dict]
     largest = {}
     for victim, _, _, query_set, budget in direct:
         largest[victim, query_set] = max(budget, largest.get((victim, query_set), budget))
-    for (victim, method, loss, query_set, budget), cell in direct.items():
+    for (victim, approach, loss, query_set, budget), cell in direct.items():
         if budget != largest[victim, query_set]:
             continue
         share = f" ({budget / train_sizes[victim]:.0%} of victim training set)" if victim in train_sizes else ""
-        text = f"{_cell_text(method, loss, query_set, budget)}{share} − victim"
+        text = f"{_cell_text(approach, loss, query_set, budget)}{share} − victim"
         rows += _comparison_row("close_copy", victim, text, [cell], [_victim_rows(probes, victim)], -margin, n_boot)
     return rows
 
 
 def _more_queries(cells, n_boot) -> list[dict]:
-    """Largest minus smallest budget of each (victim, method, loss, query_set)."""
+    """Largest minus smallest budget of each (victim, approach, loss, query_set)."""
     rows = []
     by_setting: dict[tuple, dict] = {}
-    for (victim, method, loss, query_set, budget), cell in cells.items():
-        by_setting.setdefault((victim, method, loss, query_set), {})[budget] = cell
-    for (victim, method, loss, query_set), by_budget in by_setting.items():
+    for (victim, approach, loss, query_set, budget), cell in cells.items():
+        by_setting.setdefault((victim, approach, loss, query_set), {})[budget] = cell
+    for (victim, approach, loss, query_set), by_budget in by_setting.items():
         if len(by_budget) < 2:
             continue
         low, high = min(by_budget), max(by_budget)
-        text = f"{method}/{loss}/{query_set}: {_budget_text(high)} − {_budget_text(low)} queries"
+        text = f"{approach}/{loss}/{query_set}: {_budget_text(high)} − {_budget_text(low)} queries"
         rows += _comparison_row("more_queries", victim, text, [by_budget[high]], [by_budget[low]], 0.0, n_boot)
     return rows
 
 
 def _in_distribution_queries(cells, kinds, n_boot) -> list[dict]:
     """Each in-distribution query set against each other-kind query set at the same
-    (victim, method, loss, budget); query sets of unknown kind are left out."""
+    (victim, approach, loss, budget); query sets of unknown kind are left out."""
     rows = []
     by_setting: dict[tuple, dict] = {}
-    for (victim, method, loss, query_set, budget), cell in cells.items():
-        by_setting.setdefault((victim, method, loss, budget), {})[query_set] = cell
-    for (victim, method, loss, budget), by_query in by_setting.items():
+    for (victim, approach, loss, query_set, budget), cell in cells.items():
+        by_setting.setdefault((victim, approach, loss, budget), {})[query_set] = cell
+    for (victim, approach, loss, budget), by_query in by_setting.items():
         inside = [q for q in by_query if kinds.get(q) == IN_DISTRIBUTION]
         outside = [q for q in by_query if kinds.get(q) not in (None, IN_DISTRIBUTION)]
         for q_in in inside:
             for q_out in outside:
-                text = f"{method}/{loss}/{_budget_text(budget)}: {q_in} − {q_out} ({kinds[q_out]})"
+                text = f"{approach}/{loss}/{_budget_text(budget)}: {q_in} − {q_out} ({kinds[q_out]})"
                 rows += _comparison_row(
                     "in_distribution_queries", victim, text, [by_query[q_in]], [by_query[q_out]], 0.0, n_boot
                 )
@@ -216,18 +214,18 @@ def _in_distribution_queries(cells, kinds, n_boot) -> list[dict]:
 
 def _contrastive_losses(cells, n_boot) -> list[dict]:
     """Mean of the contrastive-loss cells minus mean of the others, per
-    (victim, method, query_set, budget) having both kinds."""
+    (victim, approach, query_set, budget) having both kinds."""
     rows = []
     by_setting: dict[tuple, dict] = {}
-    for (victim, method, loss, query_set, budget), cell in cells.items():
-        by_setting.setdefault((victim, method, query_set, budget), {})[loss] = cell
-    for (victim, method, query_set, budget), by_loss in by_setting.items():
-        contrastive = sorted(loss for loss in by_loss if loss in CONTRASTIVE)
-        others = sorted(loss for loss in by_loss if loss in NON_CONTRASTIVE)
+    for (victim, approach, loss, query_set, budget), cell in cells.items():
+        by_setting.setdefault((victim, approach, query_set, budget), {})[loss] = cell
+    for (victim, approach, query_set, budget), by_loss in by_setting.items():
+        contrastive = sorted(loss for loss in by_loss if loss in CONTRASTIVE_LOSSES)
+        others = sorted(loss for loss in by_loss if loss not in CONTRASTIVE_LOSSES)
         if not contrastive or not others:
             continue
         text = (
-            f"{method}/{query_set}/{_budget_text(budget)}: "
+            f"{approach}/{query_set}/{_budget_text(budget)}: "
             f"mean({', '.join(contrastive)}) − mean({', '.join(others)})"
         )
         positive = [by_loss[loss] for loss in contrastive]
@@ -241,15 +239,15 @@ def _direct_vs_head(cells, margin, n_boot) -> list[dict]:
     non-inferiority with margin -margin."""
     rows = []
     by_setting: dict[tuple, dict] = {}
-    for (victim, method, loss, query_set, budget), cell in cells.items():
-        by_setting.setdefault((victim, loss, query_set, budget), {})[method] = cell
-    for (victim, loss, query_set, budget), by_method in by_setting.items():
-        if "direct" not in by_method:
+    for (victim, approach, loss, query_set, budget), cell in cells.items():
+        by_setting.setdefault((victim, loss, query_set, budget), {})[approach] = cell
+    for (victim, loss, query_set, budget), by_approach in by_setting.items():
+        if "direct" not in by_approach:
             continue
-        for head in (m for m in HEAD_METHODS if m in by_method):
+        for head in (m for m in HEAD_APPROACHES if m in by_approach):
             text = f"{loss}/{query_set}/{_budget_text(budget)}: direct − {head}"
             rows += _comparison_row(
-                "direct_vs_head", victim, text, [by_method["direct"]], [by_method[head]], -margin, n_boot
+                "direct_vs_head", victim, text, [by_approach["direct"]], [by_approach[head]], -margin, n_boot
             )
     return rows
 
@@ -257,12 +255,12 @@ def _direct_vs_head(cells, margin, n_boot) -> list[dict]:
 def _api_beats_own_ssl(probes, cells, n_boot) -> list[dict]:
     """Each stolen direct cell minus the attacker's own SSL on the same query set and budget."""
     rows = []
-    for (victim, method, loss, query_set, budget), cell in cells.items():
-        if method != "direct":
+    for (victim, approach, loss, query_set, budget), cell in cells.items():
+        if approach != "direct":
             continue
         own = _own_ssl_rows(probes, victim, query_set, budget)
         if len(own):
-            text = f"{_cell_text(method, loss, query_set, budget)} − own_ssl/{query_set}/{_budget_text(budget)}"
+            text = f"{_cell_text(approach, loss, query_set, budget)} − own_ssl/{query_set}/{_budget_text(budget)}"
             rows += _comparison_row("api_beats_own_ssl", victim, text, [cell], [own], 0.0, n_boot)
     return rows
 
@@ -297,20 +295,20 @@ def _defense_claims(probes, n_boot) -> list[dict]:
         for victim in sorted(set(defended["victim"].dropna())):
             cells = {key[1:]: (clear_cells[key], rows_) for key, rows_ in defended_cells.items()
                      if key[0] == victim and key in clear_cells}
-            if kind == "noise":
+            if kind == "poisoning":
                 user = (_victim_rows(clear, victim), _victim_rows(defended, victim))
-                for (method, loss, query_set, budget), attacker in sorted(cells.items()):
-                    text = f"{name}: drop of {_cell_text(method, loss, query_set, budget)} − drop of the legitimate user"
+                for (approach, loss, query_set, budget), attacker in sorted(cells.items()):
+                    text = f"{name}: drop of {_cell_text(approach, loss, query_set, budget)} − drop of the legitimate user"
                     rows += _drop_difference("poisoning_hurts_attacker_more", victim, text, attacker, user, n_boot)
             else:
-                for (method, loss, query_set, budget), head in sorted(cells.items()):
-                    if method != "head_recreation":
+                for (approach, loss, query_set, budget), head in sorted(cells.items()):
+                    if approach != "head_recreation":
                         continue
-                    for (d_method, d_loss, d_query, d_budget), direct in sorted(cells.items()):
-                        if d_method == "direct" and (d_query, d_budget) == (query_set, budget):
+                    for (d_approach, d_loss, d_query, d_budget), direct in sorted(cells.items()):
+                        if d_approach == "direct" and (d_query, d_budget) == (query_set, budget):
                             text = (
-                                f"{name}: drop of {_cell_text(method, loss, query_set, budget)} − "
-                                f"drop of {_cell_text(d_method, d_loss, d_query, d_budget)}"
+                                f"{name}: drop of {_cell_text(approach, loss, query_set, budget)} − "
+                                f"drop of {_cell_text(d_approach, d_loss, d_query, d_budget)}"
                             )
                             rows += _drop_difference("detection_hurts_head_recreation_more", victim, text, head, direct, n_boot)
     return rows
@@ -325,7 +323,7 @@ def claims_table(
 ) -> pd.DataFrame:
     """One row per comparison testing one of ``CLAIMS`` on one downstream task's probes.
 
-    ``probes``: one row per probe record (``encoder``, ``victim``, ``method``, ``loss``,
+    ``probes``: one row per probe record (``encoder``, ``victim``, ``approach``, ``loss``,
     ``query_set``, ``budget``, ``seed``, ``n_test``, ``correct``); all of one downstream task.
     Records with a ``defense`` are left out of the paper's attack claims and make the
     defense claims (each against the same cell undefended); encoders other than stolen,

@@ -8,6 +8,7 @@ allowed, in one line. Paths in the config are relative to the working directory.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from pathlib import Path
@@ -16,9 +17,7 @@ from typing import Iterable
 import yaml
 
 from .errors import ConfigError
-from .registry import CONTRASTIVE_LOSSES, HEAD_APPROACHES, IMAGE_SIZES, IMAGENET_FOLDERS, NON_NEGATIVE_LOSSES, SPLIT_SIZES
-
-__all__ = ["CONTRASTIVE_LOSSES", "ConfigError", "load"]
+from .registry import HEAD_APPROACHES, IMAGE_SIZES, IMAGENET_FOLDERS, NON_NEGATIVE_LOSSES, SPLIT_SIZES
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
@@ -84,14 +83,33 @@ def check_config_files(paths: Iterable[str | Path]) -> None:
 
 
 # Keys renamed since earlier versions: an old config is refused naming the new key.
-RENAMED = {
-    "methods": "approaches",  # extraction.grid[i]: the extraction approach
-    "method": "approach",  # defenses.*.attacks[i]
-}
+RENAMED_THREADS = {"train_victim": "training", "extract": "extraction", "probe": "inference"}
 
 
+def _check_renamed(config: dict) -> None:
+    def mapping(value) -> dict:
+        return value if isinstance(value, dict) else {}
+
+    for i, block in enumerate(mapping(config.get("extraction")).get("grid") or []):
+        if isinstance(block, dict) and "methods" in block:
+            raise ConfigError(f"extraction.grid[{i}].methods", "renamed: call it `approaches` (the extraction approaches)")
+    for kind, block in mapping(config.get("defenses")).items():
+        for i, attack in enumerate(mapping(block).get("attacks") or []):
+            if isinstance(attack, dict) and "method" in attack:
+                raise ConfigError(f"defenses.{kind}.attacks[{i}].method", "renamed: call it `approach`")
+    for old, new in RENAMED_THREADS.items():
+        if old in mapping(config.get("threads")):
+            raise ConfigError(f"threads.{old}", f"renamed: call it `{new}` (threads are named for the jobs they set)")
+
+
+@functools.cache
 def _schema() -> dict:
     return yaml.safe_load(SCHEMA.read_text())
+
+
+@functools.cache
+def _strict_validator():
+    return _validator(_schema())
 
 
 def _validator(schema: dict):
@@ -121,16 +139,9 @@ def check_schema(config: dict, schema: dict | None = None) -> None:
     allowed (Snakemake's validate() prints the whole schema instead)."""
     import jsonschema
 
-    schema = schema or _schema()
-    for i, block in enumerate(config.get("extraction", {}).get("grid", []) or []):
-        for old, new in RENAMED.items():
-            if isinstance(block, dict) and old in block and old == "methods":
-                raise ConfigError(f"extraction.grid[{i}].{old}", f"renamed: call it `{new}` (the extraction approach)")
-    for kind, block in (config.get("defenses") or {}).items():
-        for i, attack in enumerate((block or {}).get("attacks", []) if isinstance(block, dict) else []):
-            if isinstance(attack, dict) and "method" in attack:
-                raise ConfigError(f"defenses.{kind}.attacks[{i}].method", "renamed: call it `approach`")
-    error = jsonschema.exceptions.best_match(_validator(schema).iter_errors(config))
+    _check_renamed(config)
+    validator = _validator(schema) if schema else _strict_validator()
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is None:
         return
     key = _key(error.absolute_path)

@@ -23,20 +23,10 @@ import torch
 from .config import imagenet_folder_problem
 from .errors import DatasetUnavailableError
 from .io import atomic_path, file_sha256, read_json, write_json
-from .registry import IMAGENET_FOLDERS
+from .registry import DATASETS, IMAGENET_FOLDERS, SPLIT_SIZES, TORCHVISION_DATASETS
 
 # torchvision is imported only where a torchvision dataset is used: importing it costs
 # about 1.3 s per job, most of the run time of a small job.
-TORCHVISION_DATASETS = {
-    "fashion_mnist": "FashionMNIST",
-    "cifar10": "CIFAR10",
-    "cifar100": "CIFAR100",
-    "svhn": "SVHN",
-    "stl10": "STL10",
-}
-# The splits each dataset provides; STL10's 100K unlabeled images are the paper's STL10
-# victim's training set and an out-of-distribution query set (no labels: -1).
-SPLITS = {"stl10": ("train", "test", "unlabeled")}
 # How torchvision ships each dataset: Fashion-MNIST as .gz files, SVHN as one .mat file
 # per split, CIFAR and STL10 as one archive holding the files of every split.
 ARCHIVE_DATASETS = ("CIFAR10", "CIFAR100", "STL10")
@@ -55,7 +45,6 @@ def check_integrity(path: Path, md5: str) -> bool:
     return torchvision_check(str(path), md5)
 
 
-KNOWN_DATASETS = ("fashion_mnist", "cifar10", "cifar100", "svhn", "stl10", "digits", "synthetic", "imagenet")
 # scikit-learn's bundled handwritten digits (8x8 grey, 1,797 images; no download): a real
 # out-of-distribution query set available offline. No official split: the last 300
 # images are "test".
@@ -165,10 +154,10 @@ def prepare_dataset(name: str, root: str | Path, options: dict, workers: int | N
         files = {target.name: file_sha256(target)}
         source = "scikit-learn's bundled load_digits()"
     else:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(KNOWN_DATASETS)}")
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
 
     splits = {}
-    for split in SPLITS.get(name, ("train", "test")):
+    for split in SPLIT_SIZES[name]:
         images, labels = _load(name, root, split)
         splits[split] = {"n": int(images.shape[0]), "shape": list(images.shape[1:]), "classes": int(labels.max()) + 1}
     manifest = {"dataset": name, "source": source, "splits": splits, "files": files}
@@ -472,7 +461,7 @@ def load_imagenet(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 # --------------------------------------------------------------------------- loading
 def _load(name: str, root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    known = SPLITS.get(name, ("train", "test"))
+    known = tuple(SPLIT_SIZES[name])
     if split not in known:
         raise ValueError(f"unknown split {split!r} of {name}; known: {', '.join(known)}")
     if name in ("synthetic", "digits"):

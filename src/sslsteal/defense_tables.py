@@ -24,7 +24,7 @@ def _party(row: pd.Series) -> str:
         return USER
     if row["encoder"] == "random_init":
         return "random init (floor)"
-    return f"attacker: {row['method']} {row['loss']}, {int(row['budget']):,} queries"
+    return f"attacker: {row['approach']} {row['loss']}, {int(row['budget']):,} queries"
 
 
 def label_defenses(probes: pd.DataFrame) -> pd.DataFrame:
@@ -117,7 +117,7 @@ DETECTION_COLUMNS = [
 
 def attack_label(attack: dict) -> str:
     """The party name of an attack cell, as :func:`_party` names its probe."""
-    return f"attacker: {attack['method']} {attack['loss']}, {int(attack['budget']):,} queries"
+    return f"attacker: {attack['approach']} {attack['loss']}, {int(attack['budget']):,} queries"
 
 
 def attack_scores(dump_path: str | Path, budget: int) -> np.ndarray:
@@ -155,7 +155,7 @@ def detection_table(probes: pd.DataFrame, calibration: dict, attacks: list[dict]
     calls it flagged (for an attacker the true-positive rate, for the legitimate user a
     false-positive rate) with a 95% Wilson interval, the attack's ROC AUC against the
     calibration stream, the recall of true augmented duplicates, and the accuracy the
-    party reached with its interval. ``attacks``: ``{method, loss, query_set, budget,
+    party reached with its interval. ``attacks``: ``{approach, loss, query_set, budget,
     dump}`` (a defended dump holding the calls' scores). Also returns each attack's ROC."""
     table = label_defenses(probes)
     table = table[table["encoder"] != "random_init"].copy()
@@ -271,7 +271,7 @@ def _suspect_row(record: dict) -> dict:
     kind = record["suspect_kind"]
     if kind == "stolen":
         kind_text = "stolen copy"
-        suspect = f"{record['method']} {record['loss']}, {record['query_set']}"
+        suspect = f"{record['approach']} {record['loss']}, {record['query_set']}"
     elif kind == "victim" and record["suspect"] == record["watermarked"]:
         kind_text, suspect = "watermarked victim", record["suspect"]
     else:

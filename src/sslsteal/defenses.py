@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .defense_spec import defense_name, parse_defense  # noqa: F401  (re-exported)
+from .defense_spec import parse_defense
+from .registry import DEFENSE_KINDS
 
-KINDS = ("noise", "detection")
 # What a record of a user facing the duplicate detector holds (see detection_scores).
 DETECTION = ("queries_sent", "flagged", "duplicates", "detection_precision", "detection_recall", "detection_f1")
 
@@ -97,7 +97,7 @@ def detector_view(stream: torch.Tensor, projector: nn.Module | None) -> torch.Te
 
 def resolve_defense(name: str, calibration_paths=()) -> dict:
     """The settings of the defense ``name`` with a detector's threshold resolved: from
-    the calibration record (the one path in ``calibration_paths``) for ``detectfpr``."""
+    the calibration record (the one path in ``calibration_paths``) for ``detection_fpr<rate>``."""
     from .io import read_json
 
     paths = list(calibration_paths)
@@ -105,8 +105,8 @@ def resolve_defense(name: str, calibration_paths=()) -> dict:
 
 
 def with_threshold(spec: dict, calibration: dict | None) -> dict:
-    """A detection spec with its threshold: fixed (``detect0.8``) or, for a target
-    false-positive rate (``detectfpr0.05``), the one the calibration record holds."""
+    """A detection spec with its threshold: fixed (``detection_threshold0.8``) or, for a target
+    false-positive rate (``detection_fpr0.05``), the one the calibration record holds."""
     if spec["kind"] != "detection" or "threshold" in spec:
         return spec
     if calibration is None:
@@ -185,12 +185,12 @@ def defend(
     and its score). A detection spec needs its threshold (:func:`with_threshold`).
     """
     views = answers.ndim == 3
-    if spec["kind"] == "noise":
+    if spec["kind"] == "poisoning":
         defended = poison(answers, spec["sigma"], generator)
         defended_projection = None if projection is None else poison(projection, spec["sigma"], generator)
         return defended, defended_projection, {}
     if spec["kind"] != "detection":
-        raise ValueError(f"unknown defense kind {spec['kind']!r}; known: {', '.join(KINDS)}")
+        raise ValueError(f"unknown defense kind {spec['kind']!r}; known: {', '.join(DEFENSE_KINDS)}")
     stream = views_stream(answers) if views else answers
     score = similarity_to_earlier(detector_view(stream, projector))
     flagged = score > spec["threshold"]

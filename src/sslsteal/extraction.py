@@ -25,10 +25,10 @@ from torch import nn
 from .backbones import build_encoder, projection_head
 from .losses import info_nce, stealing_loss
 from .preprocessing import model_input
+from .registry import APPROACHES
 from .runtime import to_device
 from .training import fit
 
-METHODS = ("direct", "head_access", "head_recreation")
 
 
 def train_stolen(
@@ -127,14 +127,14 @@ def recreate_head(
 
 
 def steal(
-    method: str,
+    approach: str,
     pool_images: torch.Tensor,
     dump,
     budget: int,
     *,
     loss: str,
     loss_options: dict,
-    method_options: dict,
+    approach_options: dict,
     backbone: dict,
     steps: int,
     batch_size: int,
@@ -155,19 +155,19 @@ def steal(
     """
     from .queries import augmented_views, images_sha256
 
-    if method not in METHODS:
-        raise ValueError(f"unknown extraction method {method!r}; known: {', '.join(METHODS)}")
+    if approach not in APPROACHES:
+        raise ValueError(f"unknown extraction approach {approach!r}; known: {', '.join(APPROACHES)}")
     meta = dump.meta
     common = dict(
         backbone=backbone, in_channels=meta["victim_in_channels"],
         image_size=meta["victim_image_size"], steps=steps, batch_size=batch_size, lr=lr,
-        weight_decay=weight_decay, generator=generator, device=device, description=f"steal {method} {loss}",
+        weight_decay=weight_decay, generator=generator, device=device, description=f"steal {approach} {loss}",
     )
-    if method == "direct":
+    if approach == "direct":
         options = resolve_temperature(loss_options, dump.representation[:budget])
         stolen, history = train_stolen(pool_images[:budget], dump.representation[:budget], with_head=False, loss=loss, loss_options=options, **common)
         return stolen, history, {"queries": budget, "api_calls": budget, "steps": steps, **options}
-    if method == "head_access":
+    if approach == "head_access":
         if dump.projection is None:
             raise ValueError(f"the dump of victim {meta['victim']} holds no projections (the victim has no head)")
         options = resolve_temperature(loss_options, dump.projection[:budget])
@@ -175,20 +175,20 @@ def steal(
         return stolen, history, {"queries": budget, "api_calls": budget, "steps": steps, **options}
 
     n_views = meta["n_views"]
-    views = augmented_views(pool_images, n_views, method_options["view_seed"], method_options.get("augmentation", {}))
+    views = augmented_views(pool_images, n_views, approach_options["view_seed"], approach_options.get("augmentation", {}))
     if images_sha256(views) != meta["views_sha256"]:
         raise ValueError(
-            f"the views regenerated from seed {method_options['view_seed']} differ from those victim "
+            f"the views regenerated from seed {approach_options['view_seed']} differ from those victim "
             f"{meta['victim']} answered; rebuild the views dump"
         )
     view_answers = dump.representation[:, :budget]
     head, head_history = recreate_head(
         view_answers,
-        output_dim=method_options.get("head_dim", 128),
-        temperature=method_options["temperature"],
-        epochs=method_options["head_epochs"],
-        batch_size=method_options["head_batch_size"],
-        lr=method_options["head_lr"],
+        output_dim=approach_options.get("head_dim", 128),
+        temperature=approach_options["temperature"],
+        epochs=approach_options["head_epochs"],
+        batch_size=approach_options["head_batch_size"],
+        lr=approach_options["head_lr"],
         generator=generator,
     )
     with torch.no_grad():

@@ -13,6 +13,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from .registry import LOSSES
+
 
 def mse(s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Mean squared error: L = 1/(B D) sum_{i,d} (s_id - v_id)^2."""
@@ -92,7 +94,7 @@ def stealing_loss(name: str, **options: float) -> Callable[[torch.Tensor, torch.
     return loss
 
 
-STEALING_LOSSES = ("mse", "infonce", "softnn", "wasserstein")
+STEALING_LOSSES = LOSSES  # every name stealing_loss() builds
 
 
 def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ from __future__ import annotations
 SPLIT_SIZES = {
     "fashion_mnist": {"train": 60000, "test": 10000},
     "digits": {"train": 1497, "test": 300},
+    "synthetic": {"train": None, "test": None},
     "cifar10": {"train": 50000, "test": 10000},
     "cifar100": {"train": 50000, "test": 10000},
     "svhn": {"train": 73257, "test": 26032},
@@ -20,7 +21,6 @@ SPLIT_SIZES = {
     # out-of-distribution query set (no labels: -1).
     "stl10": {"train": 5000, "test": 8000, "unlabeled": 100000},
     "imagenet": {"train": 1281167, "test": 50000},
-    "synthetic": {"train": None, "test": None},
 }
 DATASETS = tuple(SPLIT_SIZES)
 # Image side length of each dataset: an encoder trained on one is fed every other dataset

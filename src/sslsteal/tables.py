@@ -24,7 +24,7 @@ from .stats import (  # noqa: E402
 # The encoders a victim's table holds besides its stolen copies, in display order.
 BASELINES = ("victim", "independent", "random_init", "raw_pixels", "own_ssl")
 # One cell: every seed of one encoder on one downstream task.
-CELL_KEYS = ["encoder", "victim", "defense", "method", "loss", "query_set", "budget"]
+CELL_KEYS = ["encoder", "victim", "defense", "approach", "loss", "query_set", "budget"]
 # Recorded per seed and averaged over a cell's seeds.
 MEAN_COLUMNS = [
     "cosine", "cka", "train_loss", "train_accuracy", "l2", "temperature", "steps",
@@ -55,7 +55,7 @@ def _keyed(probes: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarise_cells(probes: pd.DataFrame) -> pd.DataFrame:
-    """One row per cell (encoder, victim, defense, method, loss, query set, budget) from
+    """One row per cell (encoder, victim, defense, approach, loss, query set, budget) from
     the per-seed probe records: the mean accuracy over seeds and its 95% interval (a
     two-level bootstrap over seeds and the probe's test images, ``stats``); the
     difference from the victim with a paired interval (same seeds, same test images);
@@ -71,7 +71,7 @@ def summarise_cells(probes: pd.DataFrame) -> pd.DataFrame:
     raw = [rows for key, rows in cells.items() if key[0] == "raw_pixels" and key[2] == ""]
     summary = []
     for key, rows in cells.items():
-        encoder, victim, defense, method, loss, query_set, budget = key
+        encoder, victim, defense, approach, loss, query_set, budget = key
         seeds = sorted(int(s) for s in rows["seed"])
         correct = correct_matrix(rows, seeds)
         interval = accuracy_interval(correct)
@@ -140,7 +140,7 @@ def _gain_over_floor(cells: dict, raw: list, key: tuple, rows: pd.DataFrame, ref
 def _order(table: pd.DataFrame) -> pd.DataFrame:
     rank = {kind: i for i, kind in enumerate(BASELINES)}
     keyed = table.assign(_rank=table["encoder"].map(lambda e: rank.get(e, len(rank))))
-    keyed = keyed.sort_values(["_rank", "method", "loss", "query_set", "budget"], na_position="first")
+    keyed = keyed.sort_values(["_rank", "approach", "loss", "query_set", "budget"], na_position="first")
     return keyed.drop(columns="_rank").reset_index(drop=True)
 
 
@@ -148,7 +148,7 @@ def _order(table: pd.DataFrame) -> pd.DataFrame:
 # victim with its paired interval, the gain recovered over the best floor, its query
 # accounting and optimisation, and its fidelity to the victim.
 COLUMNS = [
-    "encoder", "method", "loss", "query_set", "budget", "seeds", "queries", "api_calls", "steps",
+    "encoder", "approach", "loss", "query_set", "budget", "seeds", "queries", "api_calls", "steps",
     "accuracy", "ci_low", "ci_high", "vs_victim", "vs_victim_low", "vs_victim_high", "ratio_to_victim",
     "floor", "floor_seeds", "gain_recovered", "gain_low", "gain_high", "cosine", "cka", "train_loss", "train_accuracy", "l2",
 ]
@@ -178,7 +178,7 @@ def _shown(table: pd.DataFrame) -> pd.DataFrame:
     intervals, gain recovered as a share ("n/a" where the victim is not significantly
     above the floor), fidelity to 3 decimals."""
     shown = pd.DataFrame(index=table.index)
-    for column in ("encoder", "method", "loss", "query_set", "budget", "seeds", "api_calls", "steps"):
+    for column in ("encoder", "approach", "loss", "query_set", "budget", "seeds", "api_calls", "steps"):
         if column in table:
             shown[column] = table[column]
     shown["accuracy (%) [95% CI]"] = [_interval_text(*v) for v in zip(table["accuracy"], table["ci_low"], table["ci_high"])]
@@ -213,23 +213,23 @@ READING = (
 
 
 def loss_by_budget(table: pd.DataFrame) -> pd.DataFrame:
-    """Stolen accuracy (%) with its interval: one row per (method, loss, query set),
+    """Stolen accuracy (%) with its interval: one row per (approach, loss, query set),
     budgets as columns."""
     stolen = table[table["encoder"] == "stolen"].copy()
     stolen["shown"] = [_interval_text(*v) for v in zip(stolen["accuracy"], stolen["ci_low"], stolen["ci_high"])]
-    pivot = stolen.pivot_table(index=["method", "loss", "query_set"], columns="budget", values="shown", aggfunc="first")
+    pivot = stolen.pivot_table(index=["approach", "loss", "query_set"], columns="budget", values="shown", aggfunc="first")
     pivot.columns = [f"{int(b)} queries" for b in pivot.columns]
     return pivot.fillna("").reset_index()
 
 
-def method_comparison(table: pd.DataFrame, query_set: str, budget: int) -> pd.DataFrame:
-    """The paper's comparison of approaches: one row per (method, loss) at one query set
+def approach_comparison(table: pd.DataFrame, query_set: str, budget: int) -> pd.DataFrame:
+    """The paper's comparison of approaches: one row per (approach, loss) at one query set
     and budget (distinct images), with API calls, accuracy and fidelity."""
     stolen = table[(table["encoder"] == "stolen") & (table["query_set"] == query_set) & (table["budget"] == budget)]
     if stolen.empty:
         raise ValueError(f"no stolen copies at query set {query_set!r} and budget {budget}")
     keep = [c for c in COLUMNS if c not in ("encoder", "query_set", "budget")]
-    return stolen.reindex(columns=["encoder", *keep]).sort_values(["method", "loss"]).reset_index(drop=True)
+    return stolen.reindex(columns=["encoder", *keep]).sort_values(["approach", "loss"]).reset_index(drop=True)
 
 
 def write_table(table: pd.DataFrame, csv_path: str | Path, markdown_path: str | Path, title: str) -> None:
@@ -247,7 +247,7 @@ def write_comparison(table: pd.DataFrame, csv_path: str | Path, markdown_path: s
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
     shown = table.assign(shown=[_interval_text(*v) for v in zip(table["accuracy"], table["ci_low"], table["ci_high"])])
-    accuracy = shown.pivot_table(index="loss", columns="method", values="shown", aggfunc="first").fillna("")
+    accuracy = shown.pivot_table(index="loss", columns="approach", values="shown", aggfunc="first").fillna("")
     text = (
         f"# {title}\n\n{READING}\n\n{_shown(table).to_markdown(index=False)}\n\n"
         f"## Accuracy (%) [95% CI], loss x approach\n\n{accuracy.to_markdown()}\n"
@@ -266,14 +266,14 @@ def accuracy_vs_queries(table: pd.DataFrame, path: str | Path, title: str, style
     lines = table[(table["encoder"].isin(["stolen", "own_ssl"])) & (table["query_set"] == query_set)].copy()
     lines["budget"] = lines["budget"].astype(int)
     palette = dict(zip(sorted(lines["loss"].fillna("own SSL").unique()), sns.color_palette("deep")))
-    markers = dict(zip(sorted(lines["method"].dropna().unique()), ["o", "s", "^", "D", "v"]))
-    for (method, loss), group in lines.groupby(["method", lines["loss"].fillna("own SSL")]):
+    markers = dict(zip(sorted(lines["approach"].dropna().unique()), ["o", "s", "^", "D", "v"]))
+    for (approach, loss), group in lines.groupby(["approach", lines["loss"].fillna("own SSL")]):
         group = group.sort_values("budget")
         y = group["accuracy"] * 100
         errors = [y - group["ci_low"] * 100, group["ci_high"] * 100 - y]
         ax.errorbar(
-            group["budget"], y, yerr=errors, label=f"{method} {loss}" if method != "own_ssl" else "attacker's own SSL",
-            color=palette[loss], marker=markers.get(method, "o"), linestyle="--" if method == "own_ssl" else "-",
+            group["budget"], y, yerr=errors, label=f"{approach} {loss}" if approach != "own_ssl" else "attacker's own SSL",
+            color=palette[loss], marker=markers.get(approach, "o"), linestyle="--" if approach == "own_ssl" else "-",
             capsize=3, linewidth=1.2, markersize=4,
         )
     bands = {"victim": ("victim", "black"), "random_init": ("random init", "grey"), "raw_pixels": ("raw pixels", "tab:brown")}

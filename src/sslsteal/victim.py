@@ -22,11 +22,11 @@ from .augment import simclr_view
 from .backbones import build_encoder, projection_head
 from .losses import barlow_twins, info_nce, simsiam
 from .preprocessing import to_float
+from .registry import SSL_METHODS
 from .runtime import to_device
 from .training import fit
 from .watermark import watermark_head, watermark_loss
 
-METHODS = ("simclr", "simsiam", "barlow_twins")
 
 
 def mlp(sizes: list[int], last_bn: bool = False, last_bn_affine: bool = True) -> nn.Sequential:
@@ -54,7 +54,7 @@ def make_heads(method: str, dim: int, recipe: dict) -> dict[str, nn.Module]:
         }
     if method == "barlow_twins":
         return {"projector": mlp([dim, hidden, hidden, out])}
-    raise ValueError(f"unknown victim method {method!r}; known: {', '.join(METHODS)}")
+    raise ValueError(f"unknown victim method {method!r}; known: {', '.join(SSL_METHODS)}")
 
 
 def method_loss(method: str, encoder: nn.Module, heads: dict[str, nn.Module], recipe: dict):
