@@ -348,8 +348,8 @@ def check_paper_scale_config():
             if not os.path.exists(encoder):
                 config_error(
                     f"victims.{vid}.external.path",
-                    f"{external['path']} does not exist (download the checkpoint there; README: "
-                    "Reproduce the paper)",
+                    f"{external['path']} does not exist (download the checkpoint there; "
+                    "docs/paper-scale.md)",
                 )
         if (
             victim.get("train_split") == "unlabeled"
