@@ -1,5 +1,5 @@
 """Measure the default run: wall time, peak memory, the result table, and the
-up-to-date dry run. Prints figures; asserts nothing (targets are in the README).
+up-to-date dry run. Prints figures; asserts nothing (targets are in docs/benchmarks.md).
 
     python benchmarks/default_run.py            # full run from scratch (cleans results/)
     python benchmarks/default_run.py --keep     # reuse what is already computed

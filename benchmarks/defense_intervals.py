@@ -1,4 +1,4 @@
-"""The defense figures the README quotes, with their paired 95% intervals, from the probe
+"""The defense figures docs/defenses.md quotes, with their paired 95% intervals, from the probe
 records of configs/full.yaml's defense targets (seed 0, the same test images throughout):
 each party's accuracy drop under a defense, the watermark's cost, and the defense claims.
 Prints figures; asserts nothing. Run after

@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
-    parser.add_argument("--queries", type=int, default=9000, help="query images (9,000: the figures in the README)")
+    parser.add_argument("--queries", type=int, default=9000, help="query images (9,000: the figures in docs/benchmarks.md)")
     args = parser.parse_args()
     configure_torch(args.threads, args.precision)
     images, what = queries(args.queries)

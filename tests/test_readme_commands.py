@@ -1,7 +1,8 @@
-"""Every `snakemake` command in README.md works as written: each one is dry-run.
+"""Every `snakemake` command in README.md and docs/*.md works as written: each one is
+dry-run. And every relative link in those files points to a file of the checkout.
 
-The commands are taken from the README itself: every line of a fenced code block that
-starts with `snakemake` (backslash continuations joined), and every inline code span
+The commands are taken from the documents themselves: every line of a fenced code block
+that starts with `snakemake` (backslash continuations joined), and every inline code span
 that is a snakemake command. Each is first parsed with Snakemake's own argument parser
 (a target written after `--configfile` is read as a second config file: the mistake
 this test exists for), then run with `--dry-run` added, in a sandbox folder that holds
@@ -28,6 +29,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+# The README and the pages it points to: every command and link in them is checked.
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 PAPER = "configs/paper.yaml"
 # Outputs of a run (and local leftovers) that the sandbox must not see; everything else
 # in the checkout is linked into it. paper_figures/ holds committed outputs beside an
@@ -55,9 +58,11 @@ def inline_commands(text: str) -> list[str]:
 
 
 def readme_commands() -> list[str]:
-    text = README.read_text()
-    commands = fenced_commands(text) + inline_commands(text)
-    return list(dict.fromkeys(commands))  # each distinct command once, in README order
+    commands = []
+    for doc in DOCS:
+        text = doc.read_text()
+        commands += fenced_commands(text) + inline_commands(text)
+    return list(dict.fromkeys(commands))  # each distinct command once, in document order
 
 
 COMMANDS = readme_commands()
@@ -67,8 +72,15 @@ IDS = [f"{i:02d}:" + " ".join(a if len(a) < 40 else ".../" + "/".join(a.split("/
 
 
 def test_the_readme_has_the_commands_it_documents():
-    # The extraction itself: the quick start, one cell, the paper run (SLURM and one GPU
-    # machine), its one-cell commands, the report, the tiny and full configs.
+    # The front door keeps the quick start, the test command and one cell.
+    readme = README.read_text()
+    assert "make paper_figures" in readme and "make test" in readme
+    assert "snakemake --cores all paper_figures" in fenced_commands(readme)
+    assert any(command.startswith("snakemake --cores all results/probes/") for command in fenced_commands(readme))
+    assert len(DOCS) > 1, "docs/*.md not found"
+    # The extraction itself, over README.md and docs/*.md: the quick start, one cell, the
+    # paper run (SLURM and one GPU machine), its one-cell commands, the report, the tiny
+    # and full configs.
     assert "snakemake --cores all paper_figures" in COMMANDS
     assert "snakemake --cores 2 --configfile configs/tiny.yaml" in COMMANDS
     assert sum(PAPER in command for command in COMMANDS) >= 5
@@ -144,3 +156,43 @@ def test_readme_command_dry_runs(sandbox, command):
             assert re.search(rf"^\s*output: (.*, )?{re.escape(target)}(,|$)", output, re.M), (command, target)
         else:
             assert re.search(rf"^(local)?rule {re.escape(target)}:$", output, re.M), (command, target)
+
+
+# Links to files the documents name but another change adds; remove an entry once the
+# file exists.
+PENDING = {"docs/paper.md"}  # the paper's text (PAPER.md)
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to '-'."""
+    heading = re.sub(r"`|\*|\[([^]]*)\]\([^)]*\)", r"\1", heading.strip()).lower()
+    return re.sub(r"[^\w\- ]", "", heading).replace(" ", "-")
+
+
+def relative_links(doc: Path) -> list[str]:
+    """The targets of the document's markdown links that are not URLs (code left out)."""
+    text = re.sub(r"^[ \t]*```.*?^[ \t]*```", "", doc.read_text(), flags=re.M | re.S)
+    text = re.sub(r"`[^`\n]*`(?!\])", "", text)  # inline code, except a link's text
+    targets = re.findall(r"\]\(([^)\s]+)\)", text)
+    return [t for t in targets if not re.match(r"[a-z][a-z0-9+.-]*:", t)]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=[str(doc.relative_to(ROOT)) for doc in DOCS])
+def test_relative_links_resolve(doc):
+    links = relative_links(doc)
+    assert links or doc != README, "no relative link found in README.md: the check reads nothing"
+    broken = []
+    for link in links:
+        path, _, anchor = link.partition("#")
+        target = (doc.parent / path).resolve() if path else doc
+        name = target.relative_to(ROOT).as_posix() if target.is_relative_to(ROOT) else str(target)
+        if name in PENDING:
+            continue
+        if not target.is_relative_to(ROOT) or not target.exists():
+            broken.append(f"{link}: {name} does not exist")
+        elif anchor:
+            text = re.sub(r"^[ \t]*```.*?^[ \t]*```", "", target.read_text(), flags=re.M | re.S)
+            headings = re.findall(r"^#{1,6}\s+(.+?)\s*#*$", text, re.M) if target.suffix == ".md" else []
+            if anchor not in {github_anchor(h) for h in headings}:
+                broken.append(f"{link}: no heading #{anchor} in {name}")
+    assert not broken, f"{doc.relative_to(ROOT)}: broken links:\n" + "\n".join(broken)
