@@ -87,6 +87,25 @@ def test_import_refuses_pickled_objects(tmp_path):
         import_encoder(path, "simsiam_imagenet", {"name": "resnet18"}, 3, 32)
 
 
+def test_bad_imported_checkpoints_are_named_with_the_user_s_fix(tmp_path):
+    """A user's checkpoint is fetched again, not rebuilt: no "rebuild only it" hint."""
+    folder = tmp_path / "folder.pth.tar"
+    folder.mkdir()
+    with pytest.raises(CheckpointError, match="folder.pth.tar is a folder"):
+        import_encoder(folder, "simsiam_imagenet", {"name": "resnet18"}, 3, 32)
+    path = tmp_path / "checkpoint.pth.tar"
+    simsiam_style_checkpoint(path, "resnet18")
+    truncated = tmp_path / "truncated.pth.tar"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="truncated.pth.tar") as error:
+        import_encoder(truncated, "simsiam_imagenet", {"name": "resnet18"}, 3, 32)
+    assert "download it again" in str(error.value) and "rebuild only it" not in str(error.value)
+    listed = tmp_path / "list.pth.tar"
+    torch.save([torch.zeros(2)], listed)
+    with pytest.raises(CheckpointError, match="list.pth.tar holds a list, not a dict"):
+        import_encoder(listed, "simsiam_imagenet", {"name": "resnet18"}, 3, 32)
+
+
 def test_checkpoint_with_another_config_hash_is_refused(tmp_path):
     from sslsteal.backbones import build_encoder, load_encoder, save_encoder
     from sslsteal.errors import CheckpointError

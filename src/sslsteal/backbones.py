@@ -267,11 +267,15 @@ def import_encoder(path, checkpoint_format: str, backbone: dict, in_channels: in
     if checkpoint_format not in EXTERNAL_FORMATS:
         raise ValueError(f"unknown checkpoint format {checkpoint_format!r}; known: {sorted(EXTERNAL_FORMATS)}")
     preset = EXTERNAL_FORMATS[checkpoint_format]
-    checkpoint = load_checkpoint(path)
+    checkpoint = load_checkpoint(path, external=True)
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f"{path} holds a {type(checkpoint).__name__}, not a dict of weights (format {checkpoint_format})")
     if preset["container"] is not None:
         if preset["container"] not in checkpoint:
             raise CheckpointError(f"{path} has no {preset['container']!r} entry (format {checkpoint_format})")
         checkpoint = checkpoint[preset["container"]]
+        if not isinstance(checkpoint, dict):
+            raise CheckpointError(f"{path}: {preset['container']!r} holds a {type(checkpoint).__name__}, not a dict of weights")
     prefix = preset["prefix"]
     state = {
         key.removeprefix(prefix): value

@@ -72,11 +72,17 @@ def save_checkpoint(path: str | os.PathLike, **content: Any) -> None:
             torch.save(content, f)
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Load a checkpoint with ``weights_only=True``: never execute pickled code."""
+def load_checkpoint(path: str | os.PathLike, external: bool = False) -> dict:
+    """Load a checkpoint with ``weights_only=True``: never execute pickled code.
+
+    ``external``: the user's own file (an imported victim), not a workflow output, so a
+    bad one is fetched again rather than rebuilt."""
     path = Path(path)
+    hint = EXTERNAL_HINT if external else rebuild_hint(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a folder, not a checkpoint file")
     # torch.load does not check the zip members' CRC32s: a flipped byte in a weight
     # would load silently. zipfile does check them (about 1 s per GB).
     if zipfile.is_zipfile(path):
@@ -86,7 +92,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         except (zipfile.BadZipFile, OSError, EOFError) as err:
             bad = f"unreadable archive ({err})"
         if bad is not None:
-            raise CheckpointError(f"checkpoint {path} is corrupt: {bad} fails its CRC32 check. {rebuild_hint(path)}")
+            raise CheckpointError(f"checkpoint {path} is corrupt: {bad} fails its CRC32 check. {hint}")
     try:
         import torch
 
@@ -94,8 +100,12 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError...
         raise CheckpointError(
             f"cannot load checkpoint {path} safely (weights_only=True): {err}. "
-            f"It may be truncated, corrupt, or contain arbitrary pickled objects. {rebuild_hint(path)}"
+            f"It may be truncated, corrupt, or contain arbitrary pickled objects. {hint}"
         ) from err
+
+
+# A user's checkpoint is not rebuilt by the workflow: it is downloaded again.
+EXTERNAL_HINT = "It is an imported checkpoint: download it again (docs/paper-scale.md) and check its size and checksum."
 
 
 def rebuild_hint(path: str | os.PathLike) -> str:
