@@ -319,120 +319,50 @@ def test_noise_cell_needs_no_dataset_for_its_queries(tmp_path):
     assert planned_jobs(tmp_path, TINY, target) == {"prepare_dataset": 1, "train_victim": 1, "dump_victim": 1, "extract": 1}
 
 
-def add_unreachable_dataset(c):
-    c["datasets"]["fashion_mnist"] = {"mirrors": ["/nonexistent/fashion-mnist"], "download": False}
-
-
-# (edit, the key the error names, what it says is allowed or wrong)
-BAD_CONFIGS = {
-    "unknown key": (lambda c: c.update(unknown_key=1), "(top level)", "allowed keys: ['baselines', 'data_root'"),
-    "wrong type": (lambda c: c["extraction"].update(steps="ten"), "extraction.steps", "is not of type 'integer'"),
-    # The probe would be tested on images it was trained on.
-    "probe train and test splits overlap": (
-        lambda c: c["probe"]["downstream"]["synthetic"].update(train_split="test"),
-        "probe.downstream.synthetic.train_split",
-        "same split",
-    ),
-    "negative budget": (
-        lambda c: c["extraction"]["grid"][0].update(budgets=[-5]),
-        "extraction.grid[0].budgets[0]",
-        "less than the minimum of 1",
-    ),
-    "budget above the pool": (
+# The config module refuses every bad input in unit tests (tests/test_config.py); these
+# keep the Snakemake path honest: the error reaches the user as one line, before any job.
+BAD_INPUTS = {
+    "schema": (lambda c: c["extraction"].update(steps="ten"), (), "config error at extraction.steps", "is not of type 'integer'"),
+    "cross-key": (
         lambda c: c["extraction"]["grid"][0].update(budgets=[100, 5000]),
-        "extraction.grid[0].budgets",
+        (),
+        "config error at extraction.grid[0].budgets",
         "exceed the 400 images",
     ),
-    "unknown loss": (
-        lambda c: c["extraction"]["grid"][0].update(losses=["mse", "l1"]),
-        "extraction.grid[0].losses[1]",
-        "'l1' is not one of ['mse', 'infonce', 'softnn', 'wasserstein']",
+    "budget 0 in a target": (
+        lambda c: None,
+        (f"results/probes/{DOWNSTREAM}/stolen/{VICTIM}/direct/mse/{QUERY_SET}/0/seed0.json",),
+        "target error at wildcards (",
+        "budget 0 must be at least 1",
     ),
-    "unknown dataset": (
-        lambda c: c["datasets"].update(cifar11={}),
-        "datasets",
-        "'cifar11' is not one of ['fashion_mnist', 'digits', 'synthetic', 'cifar10', 'cifar100', 'svhn', 'stl10', 'imagenet']",
-    ),
-    "unknown victim method": (
-        lambda c: c["victims"][VICTIM].update(method="moco"),
-        f"victims.{VICTIM}.method",
-        "'moco' is not one of ['simclr', 'simsiam', 'barlow_twins']",
-    ),
-    "probe test split overlapping the queries": (
-        lambda c: c["query_sets"][QUERY_SET].update(exclude_last=0),
-        f"query_sets.{QUERY_SET}.exclude_last",
-        "set exclude_last >= 200",
-    ),
-    "missing mirror path": (add_unreachable_dataset, "datasets.fashion_mnist.mirrors", "/nonexistent/fashion-mnist"),
-    "temperature zero": (
-        lambda c: c["victims"][VICTIM]["recipe"].update(temperature=0),
-        f"victims.{VICTIM}.recipe.temperature",
-        "less than or equal to the minimum of 0",
-    ),
-    "wasserstein with a head": (
-        lambda c: c["extraction"]["grid"][2].update(losses=["wasserstein"]),
-        "extraction.grid[2].losses",
-        "list wasserstein in a direct-only block",
-    ),
-    "undefined query set": (
-        lambda c: c["extraction"]["grid"][3].update(query_sets=["cifar10_test"]),
-        "extraction.grid[3].query_sets",
-        "'cifar10_test' is not defined under query_sets",
-    ),
-    "undefined victim": (
-        lambda c: c["extraction"]["grid"][1].update(victims=["simclr_imagenet"]),
-        "extraction.grid[1].victims",
-        "'simclr_imagenet' is not under victims",
-    ),
-    "head recreation without its options": (
-        lambda c: c["extraction"].pop("head_recreation"),
-        "extraction.head_recreation",
-        "required when a grid block lists head_recreation",
-    ),
-    "empty noise pool": (
-        lambda c: c["query_sets"]["uniform_noise"]["noise"].update(n=0),
-        "query_sets.uniform_noise",
-        "",
-    ),
-    "unknown precision": (lambda c: c.update(precision="fp16"), "precision", "'fp16' is not one of ['fp32', 'bf16']"),
-    "undefined victim dataset": (
-        lambda c: c["victims"][VICTIM].update(dataset="fashion_mnist"),
-        f"victims.{VICTIM}.dataset",
-        "is not under datasets",
-    ),
-    "defense attack on an unknown query set": (
-        lambda c: c["defenses"]["detection"]["attacks"][0].update(query_set="cifar10_test"),
-        "defenses.detection.attacks[0].query_set",
-        "is not under query_sets",
-    ),
-    "negative noise scale": (
-        lambda c: c["defenses"]["poisoning"].update(sigmas=[0.3, -1.0]),
-        "defenses.poisoning.sigmas[1]",
-        "less than or equal to the minimum of 0",
-    ),
-    "watermarked victim with nothing to verify it": (
-        lambda c: c["defenses"].pop("watermark"),
-        "defenses.watermark",
-        "are watermarked",
-    ),
-    "watermark images inside a query pool": (
-        lambda c: c["defenses"]["watermark"].update(last=300),
-        "defenses.watermark.last",
-        "overlap query set 'synthetic_test'",
+    "old defense name in a target": (
+        lambda c: None,
+        (f"results/dumps/{VICTIM}/{QUERY_SET}/defended/noise0.3/answers.h5",),
+        "target error at wildcards (",
+        "renamed, write poisoning_sigma0.3",
     ),
 }
 
 
-@pytest.mark.parametrize("case", list(BAD_CONFIGS))
-def test_bad_config_fails_before_any_job_with_one_line_naming_the_key(tmp_path, case):
-    edit, key, says = BAD_CONFIGS[case]
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_fails_before_any_job_with_one_line(tmp_path, case):
+    edit, targets, where, says = BAD_INPUTS[case]
     config = edited_config(tmp_path, edit)
-    result = snakemake(tmp_path, "--dry-run", config=config, check=False)
+    result = snakemake(tmp_path, "--dry-run", *targets, config=config, check=False)
     assert result.returncode != 0
-    lines = [line for line in (result.stdout + result.stderr).splitlines() if f"config error at {key}" in line]
-    assert lines, (result.stdout + result.stderr)[-3000:]
-    assert says in lines[0]
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if where in line]
+    assert lines and says in lines[0], (result.stdout + result.stderr)[-3000:]
     assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
+
+
+def test_duplicate_key_or_second_config_file_is_refused(tmp_path):
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(TINY.read_text() + "\nseed: 3\n")
+    result = snakemake(tmp_path, "--dry-run", config=twice, check=False)
+    assert result.returncode != 0 and f"config error at {twice} line" in result.stdout + result.stderr
+    both = [*SNAKEMAKE, "--directory", str(tmp_path), "--dry-run", "--configfile", str(ROOT / "config.yaml"), str(TINY)]
+    result = subprocess.run(both, capture_output=True, text=True)
+    assert result.returncode != 0 and "config error at --configfile: 2 files given" in result.stdout + result.stderr
 
 
 def test_killed_victim_training_resumes_to_the_same_weights(tmp_path):

@@ -260,7 +260,7 @@ def check_wildcards(config: dict, wildcards: dict, rule: str = "") -> None:
     make: an unknown victim, query set, downstream set, approach or loss, a budget of 0
     or above the query pool, Wasserstein with a head approach, a defense setting out of
     its range."""
-    what = rule or "a target"
+    what = rule or "wildcards"
 
     def refuse(message: str) -> None:
         raise TargetError(f"{what} ({', '.join(f'{k}={v}' for k, v in wildcards.items())})", message)
