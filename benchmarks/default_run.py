@@ -86,11 +86,11 @@ def print_tables() -> None:
         stolen = table[table["encoder"] == "stolen"]
         best = stolen.loc[stolen[stolen["budget"] == stolen["budget"].max()]["accuracy"].idxmax()]
         print(
-            f"best stolen at {int(best['budget'])} queries: {best['method']} {best['loss']} ({best['query_set']}) "
+            f"best stolen at {int(best['budget'])} queries: {best['approach']} {best['loss']} ({best['query_set']}) "
             f"{best['accuracy'] * 100:.1f}% [{best['ci_low'] * 100:.1f}, {best['ci_high'] * 100:.1f}], "
             f"{best['vs_victim'] * 100:+.1f} points from the victim [{best['vs_victim_low'] * 100:.1f}, {best['vs_victim_high'] * 100:.1f}]"
         )
-        comparison = csv.with_name("method_comparison.csv")
+        comparison = csv.with_name("approach_comparison.csv")
         if comparison.exists():
             print(f"\n{comparison.relative_to(ROOT)}\n{shown(pd.read_csv(comparison))}")
 

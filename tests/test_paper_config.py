@@ -58,10 +58,10 @@ def expected_jobs(config: dict) -> dict[str, int]:
     """The job count of every rule, computed from the config's grid."""
     victims = sorted(config["victims"])
     cells = {
-        (victim, method, loss, query_set, budget)
+        (victim, approach, loss, query_set, budget)
         for block in config["extraction"]["grid"]
-        for victim, method, loss, query_set, budget in itertools.product(
-            block.get("victims", victims), block["methods"], block["losses"], block["query_sets"], block["budgets"]
+        for victim, approach, loss, query_set, budget in itertools.product(
+            block.get("victims", victims), block["approaches"], block["losses"], block["query_sets"], block["budgets"]
         )
     }
     figures = config["paper_figures"]
@@ -87,7 +87,7 @@ def expected_jobs(config: dict) -> dict[str, int]:
         "collect_probes": per_victim_and_downstream,
         "stolen_accuracy_table": per_victim_and_downstream,
         "accuracy_vs_queries_figure": per_victim_and_downstream,
-        "method_comparison_table": per_victim_and_downstream,
+        "approach_comparison_table": per_victim_and_downstream,
         "victim_quality_table": len(downstreams),
         "paper_comparison": 1,
         "claims": 1,

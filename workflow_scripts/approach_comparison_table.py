@@ -1,4 +1,4 @@
-"""Approach x loss at one query set and budget. Snakemake rule: method_comparison_table."""
+"""Approach x loss at one query set and budget. Snakemake rule: approach_comparison_table."""
 
 import pandas as pd
 

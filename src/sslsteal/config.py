@@ -234,20 +234,23 @@ def block_victims(config: dict, block: dict) -> list[str]:
     return list(block.get("victims", sorted(config["victims"])))
 
 
+def block_cells(config: dict, block: dict, victim: str):
+    """The (approach, loss, query_set, budget, seed) cells a grid block asks of ``victim``
+    (its product; nothing when the block does not name the victim)."""
+    if victim not in block_victims(config, block):
+        return
+    for approach in block["approaches"]:
+        for loss in block["losses"]:
+            for query_set in block["query_sets"]:
+                for budget in block["budgets"]:
+                    for seed in block_seeds(config, block):
+                        yield approach, loss, query_set, budget, seed
+
+
 def extraction_cells(config: dict, victim: str) -> list[tuple[str, str, str, int, int]]:
     """The (approach, loss, query_set, budget, seed) cells the grid asks of ``victim``:
     the union over blocks of each block's product, sorted."""
-    cells = set()
-    for block in config["extraction"]["grid"]:
-        if victim not in block_victims(config, block):
-            continue
-        for approach in block["approaches"]:
-            for loss in block["losses"]:
-                for query_set in block["query_sets"]:
-                    for budget in block["budgets"]:
-                        for seed in block_seeds(config, block):
-                            cells.add((approach, loss, query_set, budget, seed))
-    return sorted(cells)
+    return sorted({cell for block in config["extraction"]["grid"] for cell in block_cells(config, block, victim)})
 
 
 def block_loss_options(config: dict, block: dict, loss: str) -> dict:
@@ -263,13 +266,7 @@ def block_loss_options(config: dict, block: dict, loss: str) -> dict:
 def cell_loss_options(config: dict, victim: str, approach: str, loss: str, query_set: str, budget: int) -> dict:
     """The loss options of one extraction cell (the first block listing it)."""
     for block in config["extraction"]["grid"]:
-        if (
-            victim in block_victims(config, block)
-            and approach in block["approaches"]
-            and loss in block["losses"]
-            and query_set in block["query_sets"]
-            and budget in block["budgets"]
-        ):
+        if any(cell[:4] == (approach, loss, query_set, budget) for cell in block_cells(config, block, victim)):
             return block_loss_options(config, block, loss)
     return block_loss_options(config, {}, loss)
 
@@ -569,19 +566,13 @@ def check_grid(config: dict) -> None:
     for vid in victims:
         chosen = {}
         for i, block in enumerate(extraction["grid"]):
-            if vid not in block_victims(config, block):
-                continue
-            for approach in block["approaches"]:
-                for loss in block["losses"]:
-                    options = block_loss_options(config, block, loss)
-                    for query_set in block["query_sets"]:
-                        for budget in block["budgets"]:
-                            cell = (approach, loss, query_set, budget)
-                            if chosen.setdefault(cell, options) != options:
-                                raise ConfigError(
-                                    f"extraction.grid[{i}].loss_options",
-                                    f"cell {cell} of victim {vid!r} gets other {loss} options from an earlier block",
-                                )
+            for cell in block_cells(config, block, vid):
+                options = block_loss_options(config, block, cell[1])
+                if chosen.setdefault(cell[:4], options) != options:
+                    raise ConfigError(
+                        f"extraction.grid[{i}].loss_options",
+                        f"cell {cell[:4]} of victim {vid!r} gets other {cell[1]} options from an earlier block",
+                    )
     for name, options in extraction.get("loss_options", {}).items():
         if name == "softnn" and ("temperature" in options) == ("temperature_factor" in options):
             raise ConfigError(
