@@ -26,8 +26,8 @@ VICTIM, WATERMARKED = "simclr_fashion_mnist", "simclr_wm_fashion_mnist"
 PARTIES = {
     "legitimate user": f"victim/{VICTIM}/seed0.json",
     **{
-        f"{method} {loss}": f"stolen/{VICTIM}/{method}/{loss}/fashion_mnist_test/5000/seed0.json"
-        for method, loss in (("direct", "mse"), ("direct", "infonce"), ("head_recreation", "infonce"))
+        f"{approach} {loss}": f"stolen/{VICTIM}/{approach}/{loss}/fashion_mnist_test/5000/seed0.json"
+        for approach, loss in (("direct", "mse"), ("direct", "infonce"), ("head_recreation", "infonce"))
     },
 }
 

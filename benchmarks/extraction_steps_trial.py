@@ -34,7 +34,7 @@ for loss, lr, options in (("mse", 1e-3, {}), ("infonce", 3e-4, {"temperature": 0
     for steps in (int(a) for a in sys.argv[1:]):
         started = time.time()
         stolen, history, _ = steal(
-            "direct", pool, dump, 5000, loss=loss, loss_options=options, method_options={}, backbone=backbone,
+            "direct", pool, dump, 5000, loss=loss, loss_options=options, approach_options={}, backbone=backbone,
             steps=steps, batch_size=128, lr=lr, weight_decay=0.0, generator=seed_everything(0),
         )
         result = linear_probe(representations(stolen, train_images[keep]), train_labels[keep],

@@ -196,7 +196,7 @@ def one_run(data: dict, precision: str, args: argparse.Namespace, workdir: Path)
     t = time.perf_counter()
     stolen, steal_log, accounting = steal(
         "direct", queries, dump, len(queries), loss=PAPER_EXTRACTION["loss"],
-        loss_options={"temperature": PAPER_EXTRACTION["temperature"]}, method_options={}, backbone=backbone,
+        loss_options={"temperature": PAPER_EXTRACTION["temperature"]}, approach_options={}, backbone=backbone,
         steps=args.steps, batch_size=args.extraction_batch_size, lr=PAPER_EXTRACTION["lr"],
         weight_decay=PAPER_EXTRACTION["weight_decay"], generator=generator, device=device,
     )

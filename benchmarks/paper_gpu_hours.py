@@ -22,6 +22,7 @@ import torch
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
+from sslsteal import config as cfg
 from sslsteal.backbones import build_encoder
 from sslsteal.runtime import configure_torch
 
@@ -79,13 +80,12 @@ print(f"ASSUMED GPU: {args.gpu_tflops:g} TFLOP/s sustained = {gpu_flops / cpu_fl
       f"ResNet34 32 px training at {measured['resnet34'][0] * gpu_flops / cpu_flops:,.0f} images/s")
 
 config = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())
-SIZES = {"cifar10": 32, "cifar100": 32, "svhn": 32, "stl10": 96, "fashion_mnist": 28, "imagenet": 224}
-SPLITS = {
-    ("cifar10", "train"): 50000, ("cifar10", "test"): 10000, ("cifar100", "train"): 50000, ("cifar100", "test"): 10000,
-    ("svhn", "train"): 73257, ("svhn", "test"): 26032, ("stl10", "train"): 5000, ("stl10", "test"): 8000,
-    ("stl10", "unlabeled"): 100000, ("fashion_mnist", "train"): 60000, ("fashion_mnist", "test"): 10000,
-    ("imagenet", "train"): config["datasets"]["imagenet"]["train_size"],
-}
+
+
+def split_size(dataset: str, split: str) -> int:
+    return cfg.split_size(config, dataset, split)
+
+
 cache = {}
 
 
@@ -96,7 +96,7 @@ def cost(name: str, size: int) -> tuple[float, float]:
 
 
 def victim_size(victim: dict) -> int:
-    return victim["external"]["image_size"] if "external" in victim else SIZES[victim["dataset"]]
+    return victim["external"]["image_size"] if "external" in victim else cfg.image_size(config, victim["dataset"])
 
 
 stages = {"victim training": 0.0, "dumps (victim answers)": 0.0, "extraction": 0.0, "probes (encoder forwards)": 0.0}
@@ -106,19 +106,19 @@ for vid, victim in config["victims"].items():
     forward, train = cost(name, size)
     total = 0.0
     if "recipe" in victim:
-        n = SPLITS[(victim["dataset"], victim.get("train_split", "train"))]
+        n = split_size(victim["dataset"], victim.get("train_split", "train"))
         total += victim["recipe"]["epochs"] * n * 2 * train  # two views per image
         stages["victim training"] += victim["recipe"]["epochs"] * n * 2 * train
     cells = {
         (m, loss, q, b)
         for block in config["extraction"]["grid"] if vid in block.get("victims", config["victims"])
-        for m in block["methods"] for loss in block["losses"] for q in block["query_sets"] for b in block["budgets"]
+        for m in block["approaches"] for loss in block["losses"] for q in block["query_sets"] for b in block["budgets"]
     }
     pools = {q for _, _, q, _ in cells}
     for q in pools:
         qs = config["query_sets"][q]
         views = config["extraction"]["head_recreation"]["n_views"] if any(c[0] == "head_recreation" and c[2] == q for c in cells) else 0
-        n = SPLITS[(qs["dataset"], qs["split"])] - qs.get("exclude_last", 0)
+        n = split_size(qs["dataset"], qs["split"]) - qs.get("exclude_last", 0)
         stages["dumps (victim answers)"] += n * (1 + views) * forward
         total += n * (1 + views) * forward
     for method, loss, _, budget in cells:
@@ -128,7 +128,7 @@ for vid, victim in config["victims"].items():
         total += images * train
     # Probes: the victim, its random init and every stolen copy encode each downstream set.
     for downstream in config["probe"]["downstream"].values():
-        n = SPLITS[(downstream["dataset"], "train")] + (downstream.get("test_last") or SPLITS[(downstream["dataset"], "test")])
+        n = split_size(downstream["dataset"], "train") + (downstream.get("test_last") or split_size(downstream["dataset"], "test"))
         probe = (2 + len(cells)) * n * forward
         stages["probes (encoder forwards)"] += probe
         total += probe
