@@ -307,3 +307,12 @@ def test_bad_target_wildcards_are_refused_in_one_line(case):
 def test_good_target_wildcards_pass():
     config = loaded(TINY)
     targets.check_wildcards(config, {"victim": VICTIM, "approach": "direct", "loss": "wasserstein", "query_set": QUERY_SET, "budget": "400", "downstream": DOWNSTREAM, "defense": "detection_fpr0.05", "seed": "7"})
+
+
+def test_the_command_line_check_names_file_and_line(tmp_path, capsys):
+    """What a user runs when Snakemake's own loader refuses a file before the workflow starts."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("seed: 0\nseeds: [0, 1\n")
+    assert cfg.main([str(broken), "--directory", str(EMPTY)]) == 1
+    assert capsys.readouterr().out.startswith(f"config error at {broken} line 3")
+    assert cfg.main([str(ROOT / "configs" / "tiny.yaml"), "--directory", str(EMPTY)]) == 0

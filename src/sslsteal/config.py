@@ -807,3 +807,27 @@ def load(config: dict, configfiles: Iterable[str | Path] = (), workdir: str | Pa
     fill_defaults(config)
     check(config, workdir)
     return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sslsteal.config FILE``: check a config file as the workflow would,
+    naming the file and line of a YAML problem (Snakemake's own loader, which runs before
+    the workflow's code, says only that the file is not valid YAML)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m sslsteal.config", description=main.__doc__)
+    parser.add_argument("configfile", help="the file you would give to --configfile")
+    parser.add_argument("--directory", default=".", help="the working directory of the run (default: here)")
+    args = parser.parse_args(argv)
+    try:
+        config = read_config_file(args.configfile)
+        load(config, configfiles=[args.configfile], workdir=args.directory)
+    except ConfigError as error:
+        print(error)
+        return 1
+    print(f"{args.configfile}: ok")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
