@@ -160,7 +160,9 @@ rule defense_detection_table:
         checked,
         probes="results/tables/{victim}/{downstream}/defense_detection.csv",
         calibration="results/defenses/{victim}/detection_calibration.json",
-        scores=lambda wildcards: targets.detection_scores_dumps(config, wildcards.victim),
+        scores=lambda wildcards: targets.detection_scores_dumps(
+            config, wildcards.victim
+        ),
     output:
         csv="paper_figures/{victim}/{downstream}/defense_detection.csv",
         markdown="paper_figures/{victim}/{downstream}/defense_detection.md",
