@@ -1,10 +1,9 @@
-import base64
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from sslsteal.claims import CLAIMS, claims_table, summarise_claims, write_claims
+from sslsteal.probe import encode_correct as encode  # what the probe jobs write
 
 N_TEST = 2000
 KINDS = {"cifar10_test": "in_distribution", "svhn_train": "out_of_distribution"}
@@ -14,10 +13,6 @@ TRAIN_SIZES = {"v": 50_000}
 # cells from different orders differ image by image, so their difference is noisy.
 ORDER_A = np.random.default_rng(0).permutation(N_TEST)
 ORDER_B = np.random.default_rng(1).permutation(N_TEST)
-
-
-def encode(correct: np.ndarray) -> str:
-    return base64.b64encode(np.packbits(np.asarray(correct, dtype=bool)).tobytes()).decode("ascii")
 
 
 def correct_at(accuracy: float, order: np.ndarray = ORDER_A) -> np.ndarray:

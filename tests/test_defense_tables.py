@@ -7,6 +7,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import t as t_distribution
 
 from sslsteal.defense_tables import attack_label, detection_table, roc, watermark_table
 from sslsteal.stats import null_p_value
@@ -41,8 +42,12 @@ def test_detection_table_reads_each_attacks_scores_up_to_its_budget(tmp_path):
     ])
     table, curves = detection_table(probes, calibration, [attack])
     label = attack_label(attack)
-    # Against as many legitimate calls (8): the calibration stream's first ones.
-    expected = roc(np.array(calibration["scores"][:8]), scores[:, :4].ravel())["auc"]
+    # Against as many legitimate calls (8): the calibration stream's first ones; the
+    # AUC of those 8 against the attack's 8 calls within its budget, from scikit-learn.
+    from sklearn.metrics import roc_auc_score
+
+    legitimate, attack_calls = calibration["scores"][:8], scores[:, :4].ravel()
+    expected = roc_auc_score([0] * 8 + [1] * 8, np.r_[legitimate, attack_calls])
     assert curves[label]["auc"] == pytest.approx(expected)
     defended = table[table["defense"] == "detection_fpr0.05"].iloc[0]
     assert defended["flagged_rate"] == 0.5 and defended["flagged_low"] < 0.5 < defended["flagged_high"]
@@ -69,7 +74,10 @@ def test_watermark_table_tests_suspects_against_the_null_and_measures_its_false_
     table, summary = watermark_table(suspects, null, probe, None, 0.05)
     rows = table[~table["kind"].str.startswith("probe accuracy")].set_index("suspect")
     assert rows.loc["wm", "flagged"] and rows.loc["direct a, q", "flagged"] and not rows.loc["direct b, q", "flagged"]
-    assert rows.loc["direct b, q", "p_adjusted"] == pytest.approx(min(1, 3 * null_p_value(0.54, null_accuracy)))
+    # 0.54 against the null (mean 0.5305, s = 0.0071764, n = 6): t = 0.0095 / (0.0071764
+    # x sqrt(1 + 1/6)) = 1.22559 with 5 degrees of freedom, p = 0.13746; x 3 suspects.
+    assert rows.loc["direct b, q", "p_adjusted"] == pytest.approx(3 * t_distribution.sf(1.22559, 5), rel=1e-4)
+    assert rows.loc["direct b, q", "p_adjusted"] == pytest.approx(0.41239, abs=1e-4)
     assert summary["suspects"] == 3 and summary["null_encoders"] == 6 and summary["measured_fpr"] == 0
     assert summary["measured_fpr_high"] > 0.3  # 0 of 6 is weak evidence, and says so
     assert null_p_value(summary["flag_above"], null_accuracy) == pytest.approx(0.05 / 3)

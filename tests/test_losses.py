@@ -16,42 +16,44 @@ def test_mse_hand_computed():
 
 
 def test_info_nce_hand_computed():
-    # B = 2. Rows u = [s1, s2, v1, v2], already unit norm.
+    # B = 2, rows u = [s1, s2, v1, v2], already unit norm; tau = 0.5 turns a cosine c
+    # into the logit 2c. Cosines: s1.v1 = 1 and s2.v2 = -1 (the positive pairs); every
+    # other pair is orthogonal (0). Row s1: positive v1 (logit 2) against s2 (0), v2 (0):
+    # -log(e^2 / (e^2 + 2)) = log(1 + 2 e^-2); v1 likewise. Row s2: positive v2
+    # (logit -2) against s1 (0), v1 (0): -log(e^-2 / (e^-2 + 2)) = log(1 + 2 e^2); v2
+    # likewise. Mean over the 4 rows:
+    expected = (math.log(1 + 2 * math.exp(-2)) + math.log(1 + 2 * math.exp(2))) / 2  # 1.4991
     s = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     v = torch.tensor([[1.0, 0.0], [0.0, -1.0]])
-    tau = 0.5
-    # cosine matrix of [s1, s2, v1, v2]
-    cos = [[1, 0, 1, 0], [0, 1, 0, -1], [1, 0, 1, 0], [0, -1, 0, 1]]
-    partner = [2, 3, 0, 1]
-    total = 0.0
-    for k in range(4):
-        denominator = sum(math.exp(cos[k][j] / tau) for j in range(4) if j != k)
-        total += -math.log(math.exp(cos[k][partner[k]] / tau) / denominator)
-    assert info_nce(s, v, temperature=tau).item() == pytest.approx(total / 4, rel=1e-5)
+    assert info_nce(s, v, temperature=0.5).item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_info_nce_normalises_rows():
+    # Each row scaled by its own positive factor: the same cosines, the same loss.
     s = torch.tensor([[3.0, 0.0], [0.0, 2.0]])
     v = torch.tensor([[1.0, 0.0], [0.0, 5.0]])
-    assert info_nce(s, v, 0.1).item() == pytest.approx(info_nce(s / 3 * 1, v, 0.1).item(), rel=1e-5)
+    unit_s, unit_v = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    assert info_nce(s, v, 0.1).item() == pytest.approx(info_nce(unit_s, unit_v, 0.1).item(), rel=1e-5)
+    # Unit rows, aligned positives, orthogonal negatives: -log(e^10 / (e^10 + 2)).
+    assert info_nce(unit_s, unit_v, 0.1).item() == pytest.approx(math.log(1 + 2 * math.exp(-10)), abs=1e-6)  # float32
 
 
 def test_soft_nn_hand_computed():
+    # Rows a = s1 = (0, 0), b = s2 = (2, 0), c = v1 = (1, 0), d = v2 = (2, 1); T = 2.
+    # Squared distances: ab 4, ac 1, ad 5, bc 1, bd 1, cd 2; each row's positive is at
+    # distance 1, so its term is 1 / (1 + sum over the two negatives of e^(-(d - 1)/T)):
+    #   a (positive c; negatives b 4, d 5): 1 / (1 + e^-1.5 + e^-2)
+    #   b (positive d; negatives a 4, c 1): 1 / (1 + e^-1.5 + 1)
+    #   c (positive a; negatives b 1, d 2): 1 / (1 + 1 + e^-0.5)
+    #   d (positive b; negatives a 5, c 2): 1 / (1 + e^-2 + e^-0.5)
+    # L = mean of -log(term) (the 1e-9 inside the log is far below the tolerance).
+    e = math.exp
+    expected = (
+        math.log(1 + e(-1.5) + e(-2)) + math.log(2 + e(-1.5)) + math.log(2 + e(-0.5)) + math.log(1 + e(-2) + e(-0.5))
+    ) / 4  # 0.6546
     s = torch.tensor([[0.0, 0.0], [2.0, 0.0]])
     v = torch.tensor([[1.0, 0.0], [2.0, 1.0]])
-    T = 2.0
-    rows = [(0.0, 0.0), (2.0, 0.0), (1.0, 0.0), (2.0, 1.0)]
-    partner = [2, 3, 0, 1]
-
-    def d(a, b):
-        return (a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2
-
-    total = 0.0
-    for k in range(4):
-        numerator = math.exp(-d(rows[k], rows[partner[k]]) / T)
-        denominator = sum(math.exp(-d(rows[k], rows[j]) / T) for j in range(4) if j != k)
-        total += -math.log(1e-9 + numerator / denominator)
-    assert soft_nn(s, v, temperature=T).item() == pytest.approx(total / 4, rel=1e-5)
+    assert soft_nn(s, v, temperature=2.0).item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_wasserstein_hand_computed():

@@ -91,6 +91,10 @@ def test_per_class_subset_is_balanced_and_seeded():
 def test_correct_round_trip():
     correct = np.random.default_rng(0).random(5001) < 0.7
     assert (decode_correct(encode_correct(correct), 5001) == correct).all()
+    # A known vector (tests/test_stats.py: 0xB0 0x80 -> "sIA="), so that a change made
+    # to both sides at once shows.
+    known = np.array([1, 0, 1, 1, 0, 0, 0, 0, 1], dtype=bool)
+    assert encode_correct(known) == "sIA=" and (decode_correct("sIA=", 9) == known).all()
 
 
 def test_representations_use_eval_mode():

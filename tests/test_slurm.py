@@ -2,12 +2,19 @@
 (tests/slurm/local_slurm.sh: slurmctld, slurmd, munged; two fake GPUs), the tiny config
 cut to one victim and one extraction cell, run to paper_figures with profiles/slurm
 (CI-specific bits from tests/slurm/profile). Needs root (it installs SLURM with apt-get
-when absent and starts its daemons); skipped otherwise, with the reason."""
+when absent and starts its daemons); skipped otherwise, with the reason.
+
+The cluster's config lives under its base folder, found through SLURM_CONF (set for
+this test's duration only): /etc is left as it was found, which the fixture checks
+after stopping the daemons. A slurm.conf left in /etc/slurm would make every later
+snakemake call on the machine wait 9 s for a controller that is gone (the SLURM
+executor plugin runs `scontrol show config` at start-up)."""
 
 import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -27,6 +34,12 @@ CI_PROFILE = ROOT / "tests" / "slurm" / "profile" / "config.yaml"
 # Not pytest's tmp_path: slurmctld runs as user slurm and must reach its state folder,
 # and pytest's base folder is root-only.
 SLURM_BASE = Path("/tmp/sslsteal-test-slurm")
+SLURM_CONF = SLURM_BASE / "etc" / "slurm.conf"  # written by local_slurm.sh start
+# slurmd runs configless: its cached copy of the config, found there by the commands
+# inside jobs (local_slurm.sh); removed by `stop`.
+CONFIGLESS_CACHE = Path("/run/slurm/conf/slurm.conf")
+# No accounting database (so no MariaDB to install), two fake GPUs.
+CLUSTER_OPTIONS = {"WITH_DBD": "0", "FAKE_GPUS": "2"}
 VICTIM, DOWNSTREAM, CELL = "simclr_synthetic", "synthetic", "direct/mse/synthetic_test/100"
 # The jobs of paper_figures for one victim and one cell that go through sbatch; the
 # data, table and figure rules are local rules and run beside snakemake.
@@ -55,8 +68,8 @@ def skip_reason() -> str | None:
         return "SLURM is not installed and apt-get is not available to install it"
     conf = Path("/etc/slurm/slurm.conf")
     if conf.exists() and "ClusterName=localcluster" not in conf.read_text():
-        # A real cluster's node: the script would overwrite its slurm.conf.
-        return f"{conf} belongs to another SLURM installation; not touching it"
+        # A real cluster's node: its daemons and ours would want the same ports.
+        return f"{conf} belongs to another SLURM installation; not starting a second one beside it"
     return None
 
 
@@ -73,35 +86,96 @@ def slurm_script(action: str, **env: str) -> subprocess.CompletedProcess:
 def stop_local_slurm() -> None:
     """Cancel the jobs still on our one-node cluster (a failed or timed-out run leaves
     them), then stop the daemons the script started (by their PID files)."""
-    if shutil.which("squeue") and (SLURM_BASE / "run" / "slurmctld.pid").exists():
-        queued = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, timeout=30)
+    if shutil.which("squeue") and SLURM_CONF.exists() and (SLURM_BASE / "run" / "slurmctld.pid").exists():
+        ours = {**os.environ, "SLURM_CONF": str(SLURM_CONF)}
+        queued = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, timeout=30, env=ours)
         ids = queued.stdout.split()
         if ids:
-            subprocess.run(["scancel", *ids], capture_output=True, timeout=30)
+            subprocess.run(["scancel", *ids], capture_output=True, timeout=30, env=ours)
     slurm_script("stop")
     shutil.rmtree(SLURM_BASE, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def local_slurm():
+def tree_state(root: Path) -> dict[str, tuple]:
+    """Every entry under ``root`` (itself included, symbolic links not followed) with
+    its type, permissions, owner, size and modification time: metadata only, no file
+    is read. A file written, created, removed or re-owned shows."""
+
+    def metadata(path) -> tuple:
+        entry = os.lstat(path)
+        mode = entry.st_mode
+        return stat.S_IFMT(mode), stat.S_IMODE(mode), entry.st_uid, entry.st_gid, entry.st_size, entry.st_mtime_ns
+
+    state = {str(root): metadata(root)}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            try:
+                state[path] = metadata(path)
+            except FileNotFoundError:  # removed while we walked
+                continue
+    return state
+
+
+def tree_changes(before: dict[str, tuple], after: dict[str, tuple]) -> list[str]:
+    return sorted(
+        [f"created {p}" for p in after.keys() - before.keys()]
+        + [f"removed {p}" for p in before.keys() - after.keys()]
+        + [f"changed {p}" for p in before.keys() & after.keys() if before[p] != after[p]]
+    )
+
+
+def test_tree_state_sees_a_created_a_changed_and_a_removed_file(tmp_path):
+    (tmp_path / "kept").write_text("a")
+    (tmp_path / "edited").write_text("a")
+    (tmp_path / "removed").write_text("a")
+    before = tree_state(tmp_path)
+    assert tree_changes(before, tree_state(tmp_path)) == []
+    os.utime(tmp_path / "edited", ns=(0, 1))
+    (tmp_path / "removed").unlink()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "created").write_text("b")
+    assert tree_changes(before, tree_state(tmp_path)) == [
+        f"changed {tmp_path}",  # the folder itself: an entry was added and one removed
+        f"changed {tmp_path / 'edited'}",
+        f"created {tmp_path / 'sub'}",
+        f"created {tmp_path / 'sub' / 'created'}",
+        f"removed {tmp_path / 'removed'}",
+    ]
+
+
+@pytest.fixture
+def local_slurm(monkeypatch):
+    """A one-node SLURM for one test; on the way out (also when the test fails) its
+    jobs are cancelled, its daemons stopped, its base folder removed, and /etc is
+    checked to be as it was before the cluster was configured and started (and no
+    cached config left in /run for SLURM's commands to find)."""
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
-    # The real config for this module's SLURM (tests/conftest.py points the others at
-    # an empty one).
-    no_slurm_conf = os.environ.pop("SLURM_CONF", None)
+    # Installing the packages (when absent) is the one change to /etc this test makes.
+    installed = slurm_script("install", **CLUSTER_OPTIONS)
+    if installed.returncode != 0:
+        pytest.fail(f"SLURM's packages did not install:\n{installed.stdout[-3000:]}\n{installed.stderr[-3000:]}")
+    etc_before = tree_state(Path("/etc"))
+    assert "/etc/passwd" in etc_before  # the snapshot did see /etc
+    cache_before = CONFIGLESS_CACHE.exists()
+    # Our cluster's config, for this test's commands and snakemake (tests/conftest.py
+    # points every other test at an empty one); restored by monkeypatch afterwards.
+    monkeypatch.setenv("SLURM_CONF", str(SLURM_CONF))
     # A fresh state folder: a node state saved by an earlier run (e.g. drained) would
     # otherwise come back.
     stop_local_slurm()
     try:
-        started = slurm_script("start", WITH_DBD="0", FAKE_GPUS="2")
+        started = slurm_script("start", **CLUSTER_OPTIONS)
         if started.returncode != 0:
             pytest.fail(f"local SLURM did not start:\n{started.stdout[-3000:]}\n{started.stderr[-3000:]}")
         yield
     finally:
         stop_local_slurm()
-        if no_slurm_conf is not None:
-            os.environ["SLURM_CONF"] = no_slurm_conf
+        changed = tree_changes(etc_before, tree_state(Path("/etc")))
+        assert not changed, "the local SLURM left /etc changed:\n" + "\n".join(changed[:50])
+        assert cache_before or not CONFIGLESS_CACHE.exists(), f"the local SLURM left {CONFIGLESS_CACHE}"
 
 
 def one_cell_config(path: Path) -> Path:

@@ -1,9 +1,9 @@
-import base64
-
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import t as t_distribution
 
+from sslsteal.probe import encode_correct as encode  # the records' producer
 from sslsteal.stats import (
     Interval,
     accuracy_interval,
@@ -22,13 +22,18 @@ from sslsteal.stats import (
 )
 
 
-def encode(correct: np.ndarray) -> str:
-    """The packing of sslsteal.probe.encode_correct (re-stated here: probe imports torch)."""
-    return base64.b64encode(np.packbits(np.asarray(correct, dtype=bool)).tobytes()).decode("ascii")
-
-
 def bernoulli(p: float, shape, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).random(shape) < p
+
+
+def test_encoding_of_a_known_vector():
+    """Nine images, right on 1, 3, 4 and 9: bits 1011 0000 | 1 (padded with zeros) are
+    the bytes 0xB0 0x80, whose base64 is "sIA=" (101100 001000 0000.. -> s, I, A, =)."""
+    correct = np.array([1, 0, 1, 1, 0, 0, 0, 0, 1], dtype=bool)
+    assert encode(correct) == "sIA="
+    np.testing.assert_array_equal(decode_correct("sIA=", 9), correct)
+    with pytest.raises(ValueError, match="fewer than n=17"):
+        decode_correct("sIA=", 17)
 
 
 @pytest.mark.parametrize("n", [1, 7, 8, 13, 5000])
@@ -187,7 +192,10 @@ def test_null_test_keeps_its_false_positive_rate_on_normal_draws():
 def test_leave_one_out_and_bonferroni():
     null = np.array([0.50, 0.52, 0.54, 0.56, 0.70])
     loo = leave_one_out_p_values(null)
-    assert loo[-1] == pytest.approx(null_p_value(0.70, null[:-1]))
+    # 0.70 against the other four (mean 0.53, s = sqrt(0.002 / 3) = 0.025820):
+    # t = 0.17 / (0.025820 * sqrt(1 + 1/4)) = 5.88897 with 3 degrees of freedom.
+    assert loo[-1] == pytest.approx(t_distribution.sf(5.88897, 3), rel=1e-4)  # 0.004886
+    assert loo[-1] == pytest.approx(0.004886, abs=1e-6)
     assert loo[-1] < loo[0]
     assert np.allclose(bonferroni([0.01, 0.2, 0.5], m=4), [0.04, 0.8, 1.0])
     assert np.allclose(bonferroni([0.01, 0.02]), [0.02, 0.04])

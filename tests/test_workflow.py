@@ -2,10 +2,13 @@
 and config-validation checks with dry runs."""
 
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -200,15 +203,18 @@ def test_defenses_transform_the_answers_and_reach_the_paper_tables(tiny_run):
     """configs/tiny.yaml: poisoning (sigma 0.3, 3) against direct MSE, detection at a 5%
     calibrated false-positive rate against direct MSE and head recreation, a watermarked
     SimCLR victim tested against a null of 9 encoders that never saw it."""
-    from sslsteal.defenses import spread
-
     w = tiny_run
     plain = read_dump(w / f"results/dumps/{VICTIM}/{QUERY_SET}/answers.h5")
+    # The answers' centred spread, computed here with numpy: the root of the mean over
+    # dimensions of each dimension's variance over the answers (not their RMS, which
+    # their mean inflates).
+    answers = np.asarray(plain.representation, dtype=np.float64)
+    centred_spread = np.sqrt(np.var(answers, axis=0).mean())
+    assert centred_spread < 0.9 * np.sqrt(np.mean(answers**2))  # the test can tell the two apart
     for sigma in (0.3, 3.0):
         noisy = read_dump(w / f"results/dumps/{VICTIM}/{QUERY_SET}/defended/noise{sigma:g}/answers.h5")
-        added = noisy.representation - plain.representation
-        # Scaled by the answers' centred spread, not their RMS (which their mean inflates).
-        assert float(added.std()) == pytest.approx(sigma * spread(plain.representation), rel=0.05)
+        added = np.asarray(noisy.representation, dtype=np.float64) - answers
+        assert float(added.std()) == pytest.approx(sigma * centred_spread, rel=0.05)
         assert (noisy.index == plain.index).all()
         assert noisy.meta["defense"] == f"noise{sigma:g}" and "flagged" not in noisy.extra
 
@@ -368,8 +374,6 @@ def test_duplicate_key_or_second_config_file_is_refused(tmp_path):
 def test_killed_victim_training_resumes_to_the_same_weights(tmp_path):
     """Kill the victim job (SIGKILL) right after epoch 1 is saved; `--rerun-incomplete`
     resumes from there and ends with the weights of an uninterrupted run."""
-    import os
-
     config = edited_config(tmp_path, lambda c: c["victims"][VICTIM]["recipe"].update(epochs=3))
     target = f"results/victims/{VICTIM}/encoder.pt"
     killed, uninterrupted = tmp_path / "killed", tmp_path / "uninterrupted"
@@ -470,29 +474,98 @@ def files_a_reader_would_trust(workdir: Path) -> list[Path]:
     ]
 
 
-def test_killed_at_any_point_leaves_only_complete_outputs(tiny_run, tmp_path):
-    """SIGKILL the whole snakemake process group at several moments of a cell's chain;
-    every file left is complete (it loads), and --rerun-incomplete (after --unlock, as
-    a user would) then finishes with the numbers of an uninterrupted run."""
-    import os
-    import signal
-    import time
+def process_state(pid: int) -> str | None:
+    """The state letter of process `pid` (R, S, ..., Z for a zombie: killed, not yet
+    reaped by whoever inherited it), or None once it is gone. Without /proc: "?" while
+    signal 0 finds it."""
+    if Path("/proc").is_dir():
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    return "?"
 
-    from sslsteal.io import load_checkpoint
 
-    cell = f"results/probes/{DOWNSTREAM}/stolen/{VICTIM}/direct/mse/{QUERY_SET}/400/seed0.json"
-    command = [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(TINY), "--cores", "2",
-               "--rerun-incomplete", cell]
-    kills = 0
-    for delay in (3.0, 5.0, 7.0, 9.0):
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        time.sleep(delay)
+def died(pid: int, timeout_s: float = 10.0) -> bool:
+    """Whether process `pid` is gone or a zombie within `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while process_state(pid) not in (None, "Z"):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+HOLD_WRITES = ROOT / "tests" / "hold_writes"  # sitecustomize.py: holds a job inside a write
+
+
+def kill_while_writing(workdir: Path, target: str, output: str, marker: Path, timeout_s: float = 600.0) -> dict:
+    """Run snakemake for `target` with the job that writes `output` held after writing
+    its temporary file and before renaming it (tests/hold_writes); as soon as the job
+    says it is there, SIGKILL the whole snakemake process group. Returns what the held
+    job reported (its pid, its temporary file), checked to be alive at the kill."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(HOLD_WRITES), os.environ.get("PYTHONPATH")])),
+        "SSLSTEAL_TEST_HOLD_WRITE": output,
+        "SSLSTEAL_TEST_HOLD_MARKER": str(marker),
+    }
+    command = [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(TINY), "--cores", "2",
+               "--rerun-incomplete", target]
+    log = marker.with_suffix(".snakemake.log")
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not marker.exists():
+            if process.poll() is not None:
+                raise AssertionError(f"snakemake ended (rc={process.returncode}) before any job wrote {output}:\n"
+                                     f"{log.read_text()[-4000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no job was writing {output} after {timeout_s:.0f} s:\n{log.read_text()[-4000:]}")
+            time.sleep(0.05)
+        held = json.loads(marker.read_text())
+        # The writing job is alive, one of this snakemake's (in its process group), and
+        # snakemake is still running: the kill lands inside the job.
+        assert process_state(held["pid"]) not in (None, "Z"), held
+        assert os.getpgid(held["pid"]) == process.pid and process.poll() is None, held
+    finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-            kills += 1
         process.wait()
-        snakemake(tmp_path, "--unlock")  # a killed snakemake leaves its lock, as for a user
-        for path in files_a_reader_would_trust(tmp_path):
+    return held
+
+
+def test_killed_at_any_point_leaves_only_complete_outputs(tiny_run, tmp_path):
+    """SIGKILL the whole snakemake process group inside each job of a cell's chain, at
+    the moment the job has written its output's temporary file and not yet renamed it
+    (the job holds there until killed: tests/hold_writes); every file left is complete
+    (it loads), and --rerun-incomplete (after --unlock, as a user would) then finishes
+    with the numbers of an uninterrupted run."""
+    from sslsteal.io import load_checkpoint
+
+    workdir = tmp_path / "run"
+    cell = f"results/probes/{DOWNSTREAM}/stolen/{VICTIM}/direct/mse/{QUERY_SET}/400/seed0.json"
+    chain = {  # the outputs written along the chain, one per job, in order
+        "prepare_dataset": "data/synthetic/synthetic.npz",
+        "train_victim": f"results/victims/{VICTIM}/encoder.pt",
+        "dump_victim": f"results/dumps/{VICTIM}/{QUERY_SET}/answers.h5",
+        "extract": f"results/stolen/{VICTIM}/direct/mse/{QUERY_SET}/400/seed0/encoder.pt",
+        "probe_stolen": cell,
+    }
+    for rule, output in chain.items():
+        held = kill_while_writing(workdir, cell, output, tmp_path / f"{rule}.held")
+        # Killed inside the write: the temporary file is there, the output is not, and
+        # the job did not outlive the kill.
+        assert Path(held["tmp"]).is_file() and Path(held["tmp"]).stat().st_size > 0, (rule, held)
+        assert Path(held["output"]) == (workdir / output).resolve() and not (workdir / output).exists(), rule
+        assert died(held["pid"]), f"the {rule} job outlived the SIGKILL of its snakemake's process group"
+        snakemake(workdir, "--unlock")  # a killed snakemake leaves its lock, as for a user
+        for path in files_a_reader_would_trust(workdir):
             if path.suffix == ".pt":
                 load_checkpoint(path)
             elif path.suffix == ".h5":
@@ -501,7 +574,9 @@ def test_killed_at_any_point_leaves_only_complete_outputs(tiny_run, tmp_path):
                 json.loads(path.read_text())
             elif path.suffix in (".tsv", ".csv"):
                 pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
-    assert kills >= 2, "the chain finished before it could be killed: lengthen it or shorten the delays"
-    snakemake(tmp_path, cell, "--rerun-incomplete")
-    again, first = (json.loads((w / cell).read_text()) for w in (tmp_path, tiny_run))
+            elif path.suffix == ".npz":
+                with np.load(path) as arrays:  # reading each array checks its CRC
+                    assert all(arrays[name] is not None for name in arrays.files)
+    snakemake(workdir, cell, "--rerun-incomplete")
+    again, first = (json.loads((w / cell).read_text()) for w in (workdir, tiny_run))
     assert again["accuracy"] == first["accuracy"] and again["cka"] == first["cka"]
