@@ -17,7 +17,7 @@ from typing import Iterable
 import yaml
 
 from .errors import ConfigError
-from .registry import HEAD_APPROACHES, IMAGE_SIZES, IMAGENET_FOLDERS, NON_NEGATIVE_LOSSES, SPLIT_SIZES
+from .registry import HEAD_APPROACHES, IMAGE_SIZES, NON_NEGATIVE_LOSSES, SPLIT_SIZES, imagenet_folder_problem
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
@@ -757,17 +757,6 @@ def check_watermark(config: dict) -> None:
                 f"the null of {victim!r} has {len(innocents)} encoders that never saw it ({innocents}); it needs at "
                 f"least {MIN_WATERMARK_NULL}: raise random_init or add victims, baselines.independent or baselines.own_ssl",
             )
-
-
-def imagenet_folder_problem(path: str | Path) -> str | None:
-    """Why ``path`` is not an ImageFolder-layout ImageNet, or None when it looks like one."""
-    path = Path(path)
-    if not path.is_dir():
-        return f"{path} does not exist"
-    missing = [f"{path / sub}" for sub in IMAGENET_FOLDERS.values() if not (path / sub).is_dir()]
-    if missing:
-        return f"{', '.join(missing)} missing (ImageFolder layout: <path>/train/<class>/*.JPEG, <path>/val/<class>/*.JPEG)"
-    return None
 
 
 def check_imagenet(config: dict, workdir: Path) -> None:

@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import imagenet_folder_problem
 from .errors import DatasetUnavailableError
 from .io import atomic_path, file_sha256, read_json, write_json
-from .registry import DATASETS, IMAGENET_FOLDERS, SPLIT_SIZES, TORCHVISION_DATASETS
+from .registry import DATASETS, IMAGENET_FOLDERS, SPLIT_SIZES, TORCHVISION_DATASETS, imagenet_folder_problem
 
 # torchvision is imported only where a torchvision dataset is used: importing it costs
 # about 1.3 s per job, most of the run time of a small job.

@@ -7,6 +7,8 @@ the code all read these (``tests/test_registry.py`` holds the schema to them).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 # Split sizes of the real datasets (torchvision's splits; scikit-learn's digits with its
 # last 300 images as "test"). Synthetic sizes come from the config; ImageNet's are its
 # train and val folders, or the prepared subsets (datasets.imagenet.*_size).
@@ -38,6 +40,7 @@ IMAGE_SIZES = {
 }
 # ImageNet's ImageFolder sub-folders of each split (prepared by hand, never downloaded).
 IMAGENET_FOLDERS = {"train": "train", "test": "val"}
+
 # The datasets torchvision provides (and downloads), by torchvision class name.
 TORCHVISION_DATASETS = {
     "fashion_mnist": "FashionMNIST",
@@ -69,3 +72,14 @@ DEFENSE_KINDS = ("poisoning", "detection")
 def wildcard_pattern(names) -> str:
     """A regex alternative matching exactly ``names`` (one matching nothing when empty)."""
     return "|".join(sorted(names, key=len, reverse=True)) or "(?!)"
+
+
+def imagenet_folder_problem(path: str | Path) -> str | None:
+    """Why ``path`` is not an ImageFolder-layout ImageNet, or None when it looks like one."""
+    path = Path(path)
+    if not path.is_dir():
+        return f"{path} does not exist"
+    missing = [f"{path / sub}" for sub in IMAGENET_FOLDERS.values() if not (path / sub).is_dir()]
+    if missing:
+        return f"{', '.join(missing)} missing (ImageFolder layout: <path>/train/<class>/*.JPEG, <path>/val/<class>/*.JPEG)"
+    return None
