@@ -116,11 +116,11 @@ def main() -> None:
             sys.exit(f"snakemake failed with exit code {code}")
         print(f"{name} run wall time: {seconds / 60:.1f} min ({seconds:.0f} s), data already on disk")
         print(f"{name} run peak memory (snakemake + jobs, summed RSS): {peak / 2**30:.2f} GiB")
-        for tsv in sorted((ROOT / "results" / "benchmarks").rglob("*.tsv")):
+        for tsv in sorted((ROOT / "results" / "job_times").rglob("*.tsv")):
             if "train_victim" in str(tsv):
                 print(f"victim training: {pd.read_csv(tsv, sep=chr(9))['s'].iloc[0]:.0f} s ({tsv.stem})")
-        jobs = [(tsv.relative_to(ROOT / "results" / "benchmarks").parts[0], pd.read_csv(tsv, sep="\t")["s"].iloc[0])
-                for tsv in (ROOT / "results" / "benchmarks").rglob("*.tsv")]
+        jobs = [(tsv.relative_to(ROOT / "results" / "job_times").parts[0], pd.read_csv(tsv, sep="\t")["s"].iloc[0])
+                for tsv in (ROOT / "results" / "job_times").rglob("*.tsv")]
         by_rule = pd.DataFrame(jobs, columns=["rule", "seconds"]).groupby("rule")["seconds"].agg(["count", "sum"])
         print(f"job seconds by rule (summed over jobs):\n{by_rule.round(0).to_string()}")
     seconds, jobs = dry_run(extra)

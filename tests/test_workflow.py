@@ -172,7 +172,7 @@ def test_every_output_exists_and_is_well_formed(tiny_run):
 
     # Every rule wrote its log and benchmark.
     assert (w / f"logs/train_victim/{VICTIM}.log").read_text().strip()
-    assert (w / f"results/benchmarks/train_victim/{VICTIM}.tsv").exists()
+    assert (w / f"results/job_times/train_victim/{VICTIM}.tsv").exists()
     assert not list(w.rglob("*.tmp")), "temporary files left behind"
 
 
