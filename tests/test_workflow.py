@@ -212,11 +212,11 @@ def test_defenses_transform_the_answers_and_reach_the_paper_tables(tiny_run):
     centred_spread = np.sqrt(np.var(answers, axis=0).mean())
     assert centred_spread < 0.9 * np.sqrt(np.mean(answers**2))  # the test can tell the two apart
     for sigma in (0.3, 3.0):
-        noisy = read_dump(w / f"results/dumps/{VICTIM}/{QUERY_SET}/defended/noise{sigma:g}/answers.h5")
+        noisy = read_dump(w / f"results/dumps/{VICTIM}/{QUERY_SET}/defended/poisoning_sigma{sigma:g}/answers.h5")
         added = np.asarray(noisy.representation, dtype=np.float64) - answers
         assert float(added.std()) == pytest.approx(sigma * centred_spread, rel=0.05)
         assert (noisy.index == plain.index).all()
-        assert noisy.meta["defense"] == f"noise{sigma:g}" and "flagged" not in noisy.extra
+        assert noisy.meta["defense"] == f"poisoning_sigma{sigma:g}" and "flagged" not in noisy.extra
 
     calibration = json.loads((w / f"results/defenses/{VICTIM}/detection_calibration.json").read_text())
     scores = np.array(calibration["scores"])
