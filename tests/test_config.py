@@ -316,3 +316,15 @@ def test_the_command_line_check_names_file_and_line(tmp_path, capsys):
     assert cfg.main([str(broken), "--directory", str(EMPTY)]) == 1
     assert capsys.readouterr().out.startswith(f"config error at {broken} line 3")
     assert cfg.main([str(ROOT / "configs" / "tiny.yaml"), "--directory", str(EMPTY)]) == 0
+
+
+def test_a_loss_whose_options_only_a_grid_block_gives_is_a_valid_target():
+    def edit(c):
+        c["extraction"]["grid"][0]["loss_options"] = {"wasserstein": c["extraction"]["loss_options"].pop("wasserstein")}
+
+    config = loaded(edited(TINY, edit))
+    cell = {"victim": VICTIM, "approach": "direct", "loss": "wasserstein", "query_set": QUERY_SET, "budget": "400"}
+    targets.check_wildcards(config, cell)
+    config["extraction"]["grid"][0].pop("loss_options")
+    with pytest.raises(targets.TargetError, match="extraction.loss_options has no wasserstein"):
+        targets.check_wildcards(config, cell)

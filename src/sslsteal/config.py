@@ -17,7 +17,15 @@ from typing import Iterable
 import yaml
 
 from .errors import ConfigError
-from .registry import HEAD_APPROACHES, IMAGE_SIZES, NON_NEGATIVE_LOSSES, SPLIT_SIZES, imagenet_folder_problem
+from .registry import (
+    DEFENSE_KINDS,
+    HEAD_APPROACHES,
+    IMAGE_SIZES,
+    NON_NEGATIVE_LOSSES,
+    SPLIT_SIZES,
+    TORCHVISION_DATASETS,
+    imagenet_folder_problem,
+)
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
@@ -439,7 +447,7 @@ def check_datasets(config: dict, workdir: Path) -> None:
     the download, or an earlier preparation."""
     root = data_root(config)
     for name, options in config["datasets"].items():
-        if name not in ("fashion_mnist", "cifar10", "cifar100", "svhn", "stl10"):
+        if name not in TORCHVISION_DATASETS:
             continue
         if _exists(workdir, f"{root}/{name}/prepared.json") or options.get("download", True):
             continue
@@ -463,7 +471,8 @@ def check_datasets(config: dict, workdir: Path) -> None:
 
 
 def _check_split(config: dict, key: str, dataset: str, split: str) -> int:
-    if dataset not in ("synthetic", "imagenet") and split not in SPLIT_SIZES[dataset]:
+    """:func:`split_size`, refusing an unknown split at ``key``."""
+    if split not in SPLIT_SIZES[dataset]:
         raise ConfigError(key, f"{dataset} has splits {sorted(SPLIT_SIZES[dataset])}, not {split!r}")
     return split_size(config, dataset, split)
 
@@ -675,7 +684,7 @@ def check_defenses(config: dict) -> None:
     """Each defense's victims and attack cells must exist and be runnable."""
     defenses = config.get("defenses", {})
     victims = config["victims"]
-    for kind in ("poisoning", "detection"):
+    for kind in DEFENSE_KINDS:
         block = defenses.get(kind)
         if not block:
             continue

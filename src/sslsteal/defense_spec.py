@@ -24,7 +24,10 @@ PREFIXES = (
 )
 # Names of earlier versions, refused with the new one.
 OLD_PREFIXES = (("noise", "poisoning_sigma"), ("detectfpr", "detection_fpr"), ("detect", "detection_threshold"))
-EXAMPLES = "poisoning_sigma<sigma> (e.g. poisoning_sigma0.3), detection_fpr<rate> (e.g. detection_fpr0.05) or detection_threshold<t> (e.g. detection_threshold0.8)"
+EXAMPLES = (
+    "poisoning_sigma<sigma> (e.g. poisoning_sigma0.3), detection_fpr<rate> (e.g. detection_fpr0.05) or "
+    "detection_threshold<t> (e.g. detection_threshold0.8)"
+)
 
 
 def parse_defense(name: str) -> dict:

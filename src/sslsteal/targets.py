@@ -14,7 +14,7 @@ import yaml
 
 from . import config as cfg
 from .defense_spec import defense_name, parse_defense
-from .registry import APPROACHES, HEAD_APPROACHES, LOSSES, NON_NEGATIVE_LOSSES
+from .registry import APPROACHES, DEFENSE_KINDS, HEAD_APPROACHES, LOSSES, NON_NEGATIVE_LOSSES
 
 
 class TargetError(ValueError):
@@ -160,7 +160,7 @@ def plain_twin_probe(config: dict, victim: str) -> list[str]:
 
 def defense_outputs(config: dict, downstream: str) -> list[str]:
     outputs = []
-    for kind in ("poisoning", "detection"):
+    for kind in DEFENSE_KINDS:
         for victim in cfg.defended_victims(config, kind):
             outputs += [f"paper_figures/{victim}/{downstream}/defense_{kind}.{ext}" for ext in ("csv", "md", "png")]
     for victim in cfg.watermarked_victims(config):
@@ -202,7 +202,7 @@ def claims_probes(config: dict) -> list[str]:
     paths = set()
     for victim in sorted(config["victims"]):
         paths |= set(baseline_probes(config, victim, downstream)) | set(stolen_probes(config, victim, downstream))
-    for kind in ("poisoning", "detection"):
+    for kind in DEFENSE_KINDS:
         for victim in cfg.defended_victims(config, kind):
             paths |= set(defense_probes(config, victim, downstream, kind))
     return sorted(paths)
@@ -281,7 +281,9 @@ def check_wildcards(config: dict, wildcards: dict, rule: str = "") -> None:
         refuse(f"loss {loss!r} is not one of {list(LOSSES)}")
     if loss in NON_NEGATIVE_LOSSES and approach in HEAD_APPROACHES:
         refuse(f"{loss} compares non-negative histograms; {approach} answers with head outputs that can be negative")
-    if loss is not None and loss not in config["extraction"]["loss_options"]:
+    # A grid block may give a loss its own options (cfg.block_loss_options).
+    given = [config["extraction"]["loss_options"], *(b.get("loss_options", {}) for b in config["extraction"]["grid"])]
+    if loss is not None and not any(loss in options for options in given):
         refuse(f"extraction.loss_options has no {loss} (lr, batch_size[, temperature])")
     if approach == "head_recreation" and "head_recreation" not in config["extraction"]:
         refuse("extraction.head_recreation is not configured (views, head recipe)")
