@@ -23,7 +23,7 @@ wildcard_constraints:
     budget=r"\d+",
     seed=r"\d+",
     # Any name: sslsteal.targets.check_wildcards says what is wrong with a bad one.
-    defense=r"[a-z_]+[0-9.e+-]*",
+    defense=r"[a-z_][a-z0-9_]*?[0-9.e+-]*",
     answers=r"answers|views_seed\d+",
     kind=wildcard_pattern(DEFENSE_KINDS),
     suspect=wildcard_pattern(VICTIMS),

@@ -159,6 +159,14 @@ def calibration_record(wildcards):
     return []
 
 
+def b4b_settings(wildcards):
+    """defenses.b4b's settings for a B4B defense (none for the others, so changing the
+    block reruns only B4B's jobs)."""
+    if parse_defense(wildcards.defense)["kind"] == "b4b":
+        return canonical(DEFENSES.get("b4b", {}))
+    return {}
+
+
 def comparison_cell(wildcards):
     return cfg.comparison_cell(config, wildcards.victim)
 

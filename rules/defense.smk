@@ -1,7 +1,8 @@
 # Stage 7: defenses at the API (docs/paper.md, "Defenses the paper examines"). A defense
-# transforms the cached answers a user receives: prediction poisoning (poisoning_sigma<sigma>)
-# or augmented-duplicate detection at a calibrated false-positive rate
-# (detection_fpr<rate>; detection_threshold<t> for a fixed threshold). The undefended dumps stay as they are; every
+# transforms the cached answers a user receives: prediction poisoning (poisoning_sigma<sigma>),
+# augmented-duplicate detection at a calibrated false-positive rate
+# (detection_fpr<rate>; detection_threshold<t> for a fixed threshold), or B4B's
+# coverage-scaled noise and per-account transformations (b4b_sybils<k>, docs/defenses.md). The undefended dumps stay as they are; every
 # attack cell and the legitimate user's probe can rerun against a defense.
 
 
@@ -55,6 +56,7 @@ rule defend_answers:
     params:
         seed=config["seed"],
         victim_hash=victim_hash,
+        b4b=b4b_settings,
     script:
         "../workflow_scripts/defend_answers.py"
 
@@ -105,6 +107,7 @@ use rule probe_stolen as probe_defended_victim with:
     params:
         encoder_kind="victim",
         defense=lambda wildcards: wildcards.defense,
+        b4b=b4b_settings,
 
 
 rule collect_defense_probes:
@@ -153,6 +156,33 @@ rule defense_poisoning_table:
         style=canonical(config["paper_figures"].get("figure", {})),
     script:
         "../workflow_scripts/defense_poisoning_table.py"
+
+
+rule defense_b4b_table:
+    input:
+        checked,
+        "results/tables/{victim}/{downstream}/defense_b4b.csv",
+    output:
+        csv="paper_figures/{victim}/{downstream}/defense_b4b.csv",
+        markdown="paper_figures/{victim}/{downstream}/defense_b4b.md",
+        figure=report(
+            "paper_figures/{victim}/{downstream}/defense_b4b.png",
+            caption="../report/defense_b4b.rst",
+            category="Defenses",
+        ),
+    log:
+        "logs/defense_b4b_table/{victim}/{downstream}.log",
+    benchmark:
+        "results/job_times/defense_b4b_table/{victim}/{downstream}.tsv"
+    localrule: True
+    conda:
+        "../envs/sslsteal.yaml"
+    resources:
+        **RESOURCES["light"],
+    params:
+        style=canonical(config["paper_figures"].get("figure", {})),
+    script:
+        "../workflow_scripts/defense_b4b_table.py"
 
 
 rule defense_detection_table:

@@ -222,3 +222,112 @@ def test_watermark_head_is_optimised_with_the_victim():
     }
     rebuilt = victim_watermark_head(meta)
     assert all(torch.equal(a, b) for a, b in zip(rebuilt.parameters(), head.parameters()))
+
+
+# ------------------------------------------------------------------ B4B
+def test_b4b_names_round_trip_and_bad_counts_are_refused():
+    assert parse_defense("b4b_sybils4") == {"kind": "b4b", "sybils": 4}
+    assert defense_name("b4b", 1) == "b4b_sybils1"
+    for bad in ("b4b_sybils0", "b4b_sybils1.5", "b4b_sybils"):
+        with pytest.raises(ValueError, match="b4b_sybils"):
+            parse_defense(bad)
+
+
+def test_lsh_buckets_are_the_sign_bits_read_as_an_integer():
+    from sslsteal.defenses import lsh_buckets
+
+    vectors = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0], [1.0, 1.0]])
+    hyperplanes = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, -1.0]])
+    # Bits (x>0, y>0, x-y>0), least significant first, written out by hand.
+    assert lsh_buckets(vectors, hyperplanes).tolist() == [1 + 4, 2, 0, 1 + 2]
+    # Against numpy on random data: sum_i [h_i . v > 0] 2^i.
+    rng = np.random.default_rng(0)
+    v, h = rng.normal(size=(50, 6)), rng.normal(size=(5, 6))
+    expected = ((v @ h.T > 0) * (2 ** np.arange(5))).sum(1)
+    assert lsh_buckets(torch.from_numpy(v), torch.from_numpy(h)).numpy().tolist() == expected.tolist()
+
+
+def test_running_coverage_counts_distinct_buckets_so_far():
+    from sslsteal.defenses import running_coverage
+
+    coverage = running_coverage(torch.tensor([3, 3, 1, 2, 1, 0]), 4)
+    assert coverage.tolist() == [0.25, 0.25, 0.5, 0.75, 0.75, 1.0]
+
+
+def test_b4b_noise_level_closed_form():
+    from sslsteal.defenses import b4b_sigma
+
+    sigma = b4b_sigma(torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64), scale=0.1, growth=100.0)
+    assert sigma.tolist() == pytest.approx([0.0, 0.1 * (10.0 - 1), 0.1 * 99.0])
+
+
+def _b4b_settings(**overrides):
+    return {"bits": 3, "scale": 0.0, "growth": 10.0, "seed": 0, "transform": True, **overrides}
+
+
+def test_b4b_transformation_is_a_per_account_permutation_and_scaling():
+    from sslsteal.defenses import account_transform, b4b
+
+    stream = torch.rand(12, 5)
+    hashed = torch.randn(12, 4)
+    # Scale 0: no noise, only the transformations.
+    defended, _, record = b4b(stream, hashed, _b4b_settings(), 2, torch.Generator().manual_seed(0))
+    assert record["account"].tolist() == [0, 1] * 6
+    for account in (0, 1):
+        permutation, scales = account_transform(5, 0, account)
+        assert sorted(permutation.tolist()) == list(range(5)) and bool((scales >= 0.5).all() and (scales <= 2).all())
+        rows = record["account"] == account
+        assert torch.allclose(defended[rows], (stream[rows] * scales)[:, permutation])
+    assert not torch.equal(account_transform(5, 0, 0)[0], account_transform(5, 0, 1)[0]) or not torch.equal(
+        account_transform(5, 0, 0)[1], account_transform(5, 0, 1)[1]
+    )
+    # Non-negative answers stay non-negative (Wasserstein can still read them).
+    assert bool((defended >= 0).all())
+
+
+def test_b4b_noise_follows_each_accounts_own_coverage():
+    from sslsteal.defenses import b4b, lsh_buckets, running_coverage, spread
+
+    generator = torch.Generator().manual_seed(1)
+    stream, hashed = torch.randn(4000, 8), torch.randn(4000, 6)
+    settings = _b4b_settings(bits=6, scale=0.5, growth=4.0, transform=False)
+    defended, _, record = b4b(stream, hashed, settings, 2, generator)
+    hyperplanes = torch.randn(6, 6, generator=torch.Generator().manual_seed(0))
+    buckets = lsh_buckets(hashed, hyperplanes)
+    for account in (0, 1):
+        rows = torch.arange(4000) % 2 == account
+        expected = running_coverage(buckets[rows], 64)
+        assert torch.allclose(record["coverage"][rows].double(), expected, atol=1e-6)
+    expected_sigma = 0.5 * (4.0 ** record["coverage"].double() - 1)
+    assert torch.allclose(record["sigma"].double(), expected_sigma, atol=1e-6)
+    # The noise actually added: its spread over the late calls (coverage ~ 1) is sigma * spread.
+    late = torch.arange(4000) >= 2000
+    noise = (defended - stream)[late] / (record["sigma"][late, None] * spread(stream))
+    assert float(noise.std()) == pytest.approx(1.0, abs=0.03)
+    # One account covers at least as much as each of two sybils sending the same queries.
+    _, _, one = b4b(stream, hashed, settings, 1, torch.Generator().manual_seed(1))
+    assert float(one["coverage"].max()) >= float(record["coverage"].max())
+
+
+def test_b4b_sends_every_view_of_an_image_through_one_account():
+    from sslsteal.defenses import defend
+
+    answers = torch.rand(2, 6, 4)  # 2 views of 6 images
+    projection_head = torch.nn.Linear(4, 3)
+    spec = {"kind": "b4b", "sybils": 3, **_b4b_settings()}
+    defended, _, record = defend(answers, spec, torch.Generator().manual_seed(0), projector=projection_head)
+    assert defended.shape == answers.shape
+    assert record["account"].tolist() == [[0, 1, 2, 0, 1, 2]] * 2
+
+
+def test_b4b_transformation_leaves_a_legitimate_users_probe_unchanged():
+    from sslsteal.defenses import b4b
+    from sslsteal.probe import linear_probe
+
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(300) % 3
+    features = torch.randn(300, 6, generator=generator) + labels[:, None].float() * torch.linspace(0, 1, 6)
+    transformed, _, _ = b4b(features, torch.randn(300, 4), _b4b_settings(), 1, torch.Generator())
+    plain = linear_probe(features[:200], labels[:200], features[200:], labels[200:], l2_grid=[1e-3], seed=0)
+    moved = linear_probe(transformed[:200], labels[:200], transformed[200:], labels[200:], l2_grid=[1e-3], seed=0)
+    assert moved["accuracy"] == plain["accuracy"]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from sslsteal.backbones import save_encoder
-from sslsteal.defenses import detection_scores
+from sslsteal.defenses import b4b_summary, detection_scores
 from sslsteal.dumps import read_dump
 from sslsteal.extraction import steal
 from sslsteal.io import atomic_path
@@ -54,6 +54,10 @@ with logged_to(snakemake.log[0]) as log:
         # What the duplicate detector caught among the calls this budget made.
         calls = (slice(None), slice(0, budget)) if dump.representation.ndim == 3 else slice(0, budget)
         accounting.update(detection_scores(dump.extra["flagged"][calls], dump.extra["duplicate"][calls]))
+    if "sigma" in dump.extra:
+        # B4B's noise on the calls this budget made, and the accounts' coverage.
+        calls = (slice(None), slice(0, budget)) if dump.representation.ndim == 3 else slice(0, budget)
+        accounting.update(b4b_summary({name: dump.extra[name][calls] for name in ("account", "coverage", "sigma")}))
     if "defense" in dump.meta:
         accounting["defense"] = dump.meta["defense"]
     if "detection_threshold" in dump.meta:

@@ -7,7 +7,7 @@ import torch
 
 from sslsteal.backbones import load_encoder, random_init_encoder, representations
 from sslsteal.data import load_split
-from sslsteal.defenses import DETECTION, defend, detection_scores, resolve_defense
+from sslsteal.defenses import B4B_SUMMARY, DETECTION, b4b_summary, defend, detection_scores, resolve_defense
 from sslsteal.fidelity import fidelity
 from sslsteal.io import write_json
 from sslsteal.probe import linear_probe, per_class_subset, raw_pixels, subset
@@ -48,7 +48,7 @@ with logged_to(snakemake.log[0]) as log:
             # of its victim's: made by this config?
             key = "config_hash" if kind in ("victim", "independent") else "victim_config_hash"
             encoder, meta = load_encoder(snakemake.input.encoder, expect={key: snakemake.params.victim_hash})
-            for key in ("approach", "loss", "query_set", "budget", "queries", "api_calls", "steps", "temperature", "defense", "detection_threshold", *DETECTION):
+            for key in ("approach", "loss", "query_set", "budget", "queries", "api_calls", "steps", "temperature", "defense", "detection_threshold", *DETECTION, *B4B_SUMMARY):
                 if key in meta and kind in ("stolen", "own_ssl"):
                     record[key] = meta[key]
             if "final_loss" in meta:
@@ -63,7 +63,9 @@ with logged_to(snakemake.log[0]) as log:
         if defense:
             # The legitimate user behind a defended API: its train then test images are
             # one stream of queries; the probe sees only the answers it gets.
-            spec = resolve_defense(defense, snakemake.input.get("calibration", []))
+            spec = resolve_defense(defense, snakemake.input.get("calibration", []), snakemake.params.get("b4b"))
+            if spec["kind"] == "b4b":
+                spec = {**spec, "sybils": 1}  # a legitimate user is one account
             answers, _, flags = defend(
                 torch.cat([train_x, test_x]),
                 spec,
@@ -72,9 +74,11 @@ with logged_to(snakemake.log[0]) as log:
             )
             train_x, test_x = answers[: len(train_x)], answers[len(train_x) :]
             record["defense"] = defense
-            if flags:
+            if "flagged" in flags:
                 record.update(detection_scores(flags["flagged"], flags["duplicate"]))
                 record["detection_threshold"] = spec["threshold"]
+            if "sigma" in flags:
+                record.update(b4b_summary(flags))
         # Throughput of the frozen encoder's forward passes (the GPU part of a probe);
         # logged, not recorded: the record holds only what the config determines.
         stats = device_stats(device, len(train_images) + len(test_images), time.perf_counter() - encoding)

@@ -375,11 +375,12 @@ def with_head(config: dict, victim: str) -> bool:
 
 
 def defended_victims(config: dict, kind: str) -> list[str]:
-    """The victims a defense block runs on (detection: those with a projection head)."""
+    """The victims a defense block runs on (detection and B4B, which read the victim's
+    projections: those with a projection head)."""
     block = config.get("defenses", {}).get(kind)
     if not block:
         return []
-    default = [v for v in sorted(config["victims"]) if kind != "detection" or with_head(config, v)]
+    default = [v for v in sorted(config["victims"]) if kind == "poisoning" or with_head(config, v)]
     return list(block.get("victims", default))
 
 
@@ -691,7 +692,7 @@ def check_defenses(config: dict) -> None:
         for vid in block.get("victims", []):
             if vid not in victims:
                 raise ConfigError(f"defenses.{kind}.victims", f"{vid!r} is not under victims: {_names(victims)}")
-        for i, attack in enumerate(block["attacks"]):
+        for i, attack in enumerate(block.get("attacks", [])):
             key = f"defenses.{kind}.attacks[{i}]"
             if attack["query_set"] not in config["query_sets"]:
                 raise ConfigError(

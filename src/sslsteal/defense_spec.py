@@ -21,12 +21,13 @@ PREFIXES = (
     ("poisoning_sigma", "poisoning", "sigma"),
     ("detection_fpr", "detection", "fpr"),
     ("detection_threshold", "detection", "threshold"),
+    ("b4b_sybils", "b4b", "sybils"),
 )
 # Names of earlier versions, refused with the new one.
 OLD_PREFIXES = (("noise", "poisoning_sigma"), ("detectfpr", "detection_fpr"), ("detect", "detection_threshold"))
 EXAMPLES = (
     "poisoning_sigma<sigma> (e.g. poisoning_sigma0.3), detection_fpr<rate> (e.g. detection_fpr0.05) or "
-    "detection_threshold<t> (e.g. detection_threshold0.8)"
+    "detection_threshold<t> (e.g. detection_threshold0.8) or b4b_sybils<k> (e.g. b4b_sybils4)"
 )
 
 
@@ -40,6 +41,11 @@ def parse_defense(name: str) -> dict:
                 value = float(name[len(prefix) :])
             except ValueError:
                 break
+            if key == "sybils":
+                # A count of accounts: written as a whole number (b4b_sybils4, not 4.0).
+                if not name[len(prefix) :].isdigit() or value < 1:
+                    raise ValueError(f"defense {name!r}: sybils must be a whole number >= 1 (e.g. b4b_sybils4)")
+                return {"kind": kind, key: int(value)}
             bounded = key in ("threshold", "fpr")
             if not math.isfinite(value) or value < 0 or (bounded and not 0 < value < 1):
                 rule = "in (0, 1)" if bounded else "finite and >= 0"
@@ -53,8 +59,10 @@ def parse_defense(name: str) -> dict:
 
 def defense_name(kind: str, value: float, key: str | None = None) -> str:
     """Inverse of :func:`parse_defense`: ``poisoning_sigma0.3``, ``detection_fpr0.05``,
-    ``detection_threshold0.8``. ``key`` tells the two detection names apart (``fpr``
+    ``detection_threshold0.8``, ``b4b_sybils4``. ``key`` tells the two detection names apart (``fpr``
     or ``threshold``)."""
+    if kind == "b4b":
+        return f"b4b_sybils{int(value)}"
     if kind == "poisoning":
         return f"poisoning_sigma{value:g}"
     return f"detection_{'fpr' if key == 'fpr' else 'threshold'}{value:g}"

@@ -1,4 +1,4 @@
-"""Paper outputs of the defenses: poisoning trade-off, duplicate detection, watermark.
+"""Paper outputs of the defenses: poisoning trade-off, duplicate detection, B4B, watermark.
 
 Torch-free (the table jobs start in a second): probe and verification JSONs in,
 CSV, Markdown and seaborn figures out.
@@ -60,52 +60,90 @@ def _figure(style: dict):
     return plt.subplots(figsize=tuple(style.get("size", (6.0, 3.6))))
 
 
-# ------------------------------------------------------------------ poisoning
-def poisoning_table(probes: pd.DataFrame) -> pd.DataFrame:
-    """One row per (sigma, party): the accuracy reached on answers poisoned with sigma
-    (0 = undefended) and its drop from the undefended accuracy, in points."""
+# ------------------------------------------------------------------ poisoning, B4B
+def setting_table(probes: pd.DataFrame, key: str = "sigma") -> pd.DataFrame:
+    """One row per (setting, party): the accuracy reached on answers defended with the
+    setting ``key`` of the defense's name (poisoning's ``sigma``, B4B's ``sybils``; 0 =
+    undefended) and its drop from the undefended accuracy, in points. B4B's rows also
+    carry the party's mean noise level and coverage."""
     table = label_defenses(probes)
     table = table[table["encoder"] != "random_init"].copy()
-    table["sigma"] = [0.0 if d == "none" else parse_defense(d)["sigma"] for d in table["defense"]]
-    undefended = table[table["sigma"] == 0].set_index("party")["accuracy"]
+    table[key] = [0 if d == "none" else parse_defense(d)[key] for d in table["defense"]]
+    undefended = table[table[key] == 0].set_index("party")["accuracy"]
     table["drop_points"] = [(undefended.get(p, float("nan")) - a) * 100 for p, a in zip(table["party"], table["accuracy"])]
-    keep = ["sigma", "party", "accuracy", "ci_low", "ci_high", "drop_points", "api_calls"]
-    return table[keep].sort_values(["sigma", "party"]).reset_index(drop=True)
+    keep = [key, "party", "accuracy", "ci_low", "ci_high", "drop_points", "api_calls"]
+    keep += [c for c in ("b4b_mean_sigma", "b4b_coverage") if c in table]
+    return table[keep].sort_values([key, "party"]).reset_index(drop=True)
 
 
-def write_poisoning(table: pd.DataFrame, probes: pd.DataFrame, csv_path, markdown_path, figure_path, title: str, style: dict) -> None:
+def poisoning_table(probes: pd.DataFrame) -> pd.DataFrame:
+    return setting_table(probes, "sigma")
+
+
+def b4b_table(probes: pd.DataFrame) -> pd.DataFrame:
+    return setting_table(probes, "sybils")
+
+
+POISONING_TEXT = (
+    "Noise sigma is relative to the answers' centred standard deviation; sigma 0 is the undefended API. "
+    "The legitimate user trains and tests its linear probe on noisy answers; the attacker "
+    "trains its stolen copy on noisy answers, and the copy is probed like the victim.\n"
+)
+B4B_TEXT = (
+    "B4B (Dubinski et al., NeurIPS 2023): each answer gets noise growing with the share of the "
+    "representation space's hash buckets its account has covered, then the account's own "
+    "permutation and scaling. Sybils: the attacker's queries split round-robin over that many "
+    "accounts (0 = the undefended API); the legitimate user is one account and sends its probe's "
+    "train then test images. Mean sigma: the noise level averaged over a party's calls (x the "
+    "answers' centred std); coverage: the largest share of buckets one of its accounts filled.\n"
+)
+
+
+def write_setting(
+    table: pd.DataFrame, probes: pd.DataFrame, csv_path, markdown_path, figure_path, title: str, style: dict,
+    key: str = "sigma", intro: str = POISONING_TEXT, xlabel: str = "noise sigma (x answers' centred std); 0 = undefended",
+) -> None:
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
     shown = table.assign(shown=[_interval_text(*v) for v in zip(table["accuracy"], table["ci_low"], table["ci_high"])])
-    accuracy = shown.pivot_table(index="sigma", columns="party", values="shown", aggfunc="first").fillna("")
-    drop = table.pivot_table(index="sigma", columns="party", values="drop_points", aggfunc="first").round(1)
+    accuracy = shown.pivot_table(index=key, columns="party", values="shown", aggfunc="first").fillna("")
+    drop = table.pivot_table(index=key, columns="party", values="drop_points", aggfunc="first").round(1)
     floor = probes.loc[probes["encoder"] == "random_init", "accuracy"]
     floor_text = f"Random-init floor of the victim's architecture: {float(floor.iloc[0]) * 100:.1f}%.\n" if len(floor) else ""
     text = (
-        f"# {title}\n\nNoise sigma is relative to the answers' centred standard deviation; sigma 0 is the undefended API. "
-        "The legitimate user trains and tests its linear probe on noisy answers; the attacker "
-        "trains its stolen copy on noisy answers, and the copy is probed like the victim.\n"
-        f"{floor_text}\n## Accuracy (%) [95% CI over test images]\n\n{accuracy.to_markdown()}\n\n"
+        f"# {title}\n\n{intro}{floor_text}\n## Accuracy (%) [95% CI over test images]\n\n{accuracy.to_markdown()}\n\n"
         f"## Drop from the undefended accuracy (points)\n\n{drop.to_markdown()}\n"
     )
+    for column, heading in (("b4b_mean_sigma", "Mean noise sigma of the party's calls"), ("b4b_coverage", "Coverage (share of buckets)")):
+        if column in table and table[column].notna().any():
+            values = table[table[key] != 0].pivot_table(index=key, columns="party", values=column, aggfunc="first").round(3)
+            text += f"\n## {heading}\n\n{values.to_markdown()}\n"
     _write_text(markdown_path, text)
     fig, ax = _figure(style)
     for (party, group), colour in zip(table.groupby("party"), sns.color_palette("deep")):
-        group = group.sort_values("sigma")
+        group = group.sort_values(key)
         y = group["accuracy"] * 100
-        ax.errorbar(group["sigma"], y, yerr=[y - group["ci_low"] * 100, group["ci_high"] * 100 - y], label=party,
+        ax.errorbar(group[key], y, yerr=[y - group["ci_low"] * 100, group["ci_high"] * 100 - y], label=party,
                     color=colour, marker="o", capsize=3, linewidth=1.2, markersize=4)
     if len(floor):
         ax.axhline(float(floor.iloc[0]) * 100, linestyle=":", color="grey", label="random init", linewidth=1.2)
-    positive = sorted(s for s in table["sigma"].unique() if s > 0)
+    positive = sorted(s for s in table[key].unique() if s > 0)
     if positive:
-        # symlog: sigma 0 (undefended) sits at the left of a log axis.
+        # symlog: setting 0 (undefended) sits at the left of a log axis.
         ax.set_xscale("symlog", linthresh=positive[0])
-        ticks = [0.0, *positive]
+        ticks = [0, *positive]
         ax.set_xticks(ticks, [f"{s:g}" for s in ticks])
         ax.minorticks_off()
-    labels = ("noise sigma (x answers' centred std); 0 = undefended", "linear-probe accuracy (%)", title)
-    _finish(fig, ax, labels, figure_path, style)
+    _finish(fig, ax, (xlabel, "linear-probe accuracy (%)", title), figure_path, style)
+
+
+def write_poisoning(table: pd.DataFrame, probes: pd.DataFrame, csv_path, markdown_path, figure_path, title: str, style: dict) -> None:
+    write_setting(table, probes, csv_path, markdown_path, figure_path, title, style)
+
+
+def write_b4b(table: pd.DataFrame, probes: pd.DataFrame, csv_path, markdown_path, figure_path, title: str, style: dict) -> None:
+    write_setting(table, probes, csv_path, markdown_path, figure_path, title, style, "sybils", B4B_TEXT,
+                  "attacker's accounts (sybils); 0 = undefended")
 
 
 # ------------------------------------------------------------------ detection

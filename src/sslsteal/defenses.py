@@ -19,6 +19,20 @@ attack and budget can run against every defense from the same cached answers.
   (:func:`calibrated_threshold`, rule ``calibrate_detection``), as
   long as the longest stream it will judge (a query's score grows with the history).
 
+- B4B, "Bucks for Buckets" (Dubinski, Pawlak, Boenisch, Trzcinski, Dziedzic, NeurIPS
+  2023): the API hashes each query's victim projection into one of 2^bits buckets
+  (random hyperplanes through the origin, SimHash) and tracks, per account, the share
+  of buckets its queries have filled so far (its coverage c of the representation
+  space). Each answer gets Gaussian noise of sigma(c) = scale * (growth^c - 1) times
+  the answers' centred standard deviation (our choice of B4B's increasing cost
+  function: 0 for an account that has covered nothing, ``scale * (growth - 1)`` for one
+  that covered everything), then the account's own transformation (a permutation of the
+  dimensions and a positive per-dimension scale, seeded per account), so answers of two
+  accounts live in incompatible coordinates. A legitimate user's linear probe is blind
+  to the transformation (it standardises each feature); an attacker that splits its
+  queries over k accounts (sybils, round-robin) lowers each account's coverage but must
+  train on answers in k different coordinate systems.
+
 The watermark, a reactive defense (it changes no answer: it proves a theft afterwards),
 is in ``watermark``.
 """
@@ -95,13 +109,24 @@ def detector_view(stream: torch.Tensor, projector: nn.Module | None) -> torch.Te
         return torch.cat([projector(stream[i : i + 4096].float()) for i in range(0, len(stream), 4096)])
 
 
-def resolve_defense(name: str, calibration_paths=()) -> dict:
+def resolve_defense(name: str, calibration_paths=(), b4b_settings: dict | None = None) -> dict:
     """The settings of the defense ``name`` with a detector's threshold resolved: from
-    the calibration record (the one path in ``calibration_paths``) for ``detection_fpr<rate>``."""
+    the calibration record (the one path in ``calibration_paths``) for
+    ``detection_fpr<rate>``; B4B's with the config block ``defenses.b4b``
+    (``b4b_settings``: bits, scale, growth, seed, transform)."""
     from .io import read_json
 
     paths = list(calibration_paths)
-    return with_threshold(parse_defense(name), read_json(paths[0]) if paths else None)
+    spec = with_threshold(parse_defense(name), read_json(paths[0]) if paths else None)
+    if spec["kind"] == "b4b":
+        if not b4b_settings:
+            raise ValueError(f"defense {name!r} needs the B4B settings (config block defenses.b4b)")
+        spec = {**B4B_DEFAULTS, **{k: v for k, v in b4b_settings.items() if k in B4B_DEFAULTS}, **spec}
+    return spec
+
+
+# defenses.b4b's settings when the block leaves them out (the schema holds the same).
+B4B_DEFAULTS = {"bits": 12, "scale": 0.1, "growth": 1000.0, "seed": 0, "transform": True}
 
 
 def with_threshold(spec: dict, calibration: dict | None) -> dict:
@@ -154,6 +179,102 @@ def detection_scores(flagged: torch.Tensor, duplicate: torch.Tensor) -> dict:
     }
 
 
+def lsh_buckets(vectors: torch.Tensor, hyperplanes: torch.Tensor) -> torch.Tensor:
+    """SimHash: the bucket of each row of ``vectors`` (M x k) is the bit pattern of the
+    signs of its projections on the ``hyperplanes`` (bits x k), read as an integer."""
+    bits = (vectors.double() @ hyperplanes.double().T) > 0
+    weights = 2 ** torch.arange(hyperplanes.shape[0], dtype=torch.int64)
+    return (bits.long() * weights).sum(dim=1)
+
+
+def running_coverage(buckets: torch.Tensor, n_buckets: int) -> torch.Tensor:
+    """For each query of one account's stream, the share of the ``n_buckets`` filled by
+    that query and the account's earlier ones."""
+    seen: set[int] = set()
+    coverage = torch.empty(len(buckets), dtype=torch.float64)
+    for t, bucket in enumerate(buckets.tolist()):
+        seen.add(bucket)
+        coverage[t] = len(seen) / n_buckets
+    return coverage
+
+
+def b4b_sigma(coverage: torch.Tensor, scale: float, growth: float) -> torch.Tensor:
+    """B4B's noise level for a coverage c in [0, 1]: ``scale * (growth^c - 1)``."""
+    return scale * (torch.as_tensor(growth, dtype=torch.float64) ** coverage - 1.0)
+
+
+def account_transform(dim: int, seed: int, account: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The account's transformation of a D-d answer: (permutation, positive scales);
+    answer -> (answer * scales)[permutation]. Seeded by the defender's seed and the
+    account, so the same account always gets the same coordinates. Scales are
+    log-uniform in [1/2, 2]: positive, so non-negative answers stay non-negative."""
+    generator = torch.Generator().manual_seed(seed * 100_003 + account + 1)
+    permutation = torch.randperm(dim, generator=generator)
+    scales = torch.exp((torch.rand(dim, generator=generator, dtype=torch.float64) * 2 - 1) * float(torch.log(torch.tensor(2.0))))
+    return permutation, scales.float()
+
+
+def b4b(
+    stream: torch.Tensor,
+    hashed: torch.Tensor,
+    settings: dict,
+    sybils: int,
+    generator: torch.Generator,
+    extra: tuple[torch.Tensor, ...] = (),
+    images: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], dict]:
+    """B4B on one party's stream of answers (M x D, in the order sent).
+
+    ``hashed``: what the API hashes for each query (M x k, the victim's projections);
+    ``settings``: ``bits``, ``scale``, ``growth``, ``seed`` and ``transform``
+    (defenses.b4b); ``sybils``: the number of accounts the queries are split over,
+    round-robin by image (``images``: each query's image number, default its position,
+    so every view of an image goes through one account). ``extra``: other answers the
+    API returns for the same queries (projections, M x K), given the same noise level
+    and their own account transformation. Returns the defended stream, the defended
+    extras and a record per query: ``account``, ``coverage``, ``sigma``.
+    """
+    if sybils < 1:
+        raise ValueError(f"sybils must be >= 1, got {sybils}")
+    n_buckets = 2 ** settings["bits"]
+    hyperplanes = torch.randn(settings["bits"], hashed.shape[1], generator=torch.Generator().manual_seed(settings["seed"]))
+    buckets = lsh_buckets(hashed, hyperplanes)
+    images = torch.arange(len(stream)) if images is None else images
+    account = images % sybils
+    coverage = torch.empty(len(stream), dtype=torch.float64)
+    for a in range(sybils):
+        mine = account == a
+        coverage[mine] = running_coverage(buckets[mine], n_buckets)
+    sigma = b4b_sigma(coverage, settings["scale"], settings["growth"]).float()
+    outputs = []
+    for answers in (stream, *extra):
+        noisy = answers.float() + sigma[:, None] * spread(answers) * torch.randn(answers.shape, generator=generator)
+        if settings.get("transform", True):
+            for a in range(sybils):
+                mine = account == a
+                permutation, scales = account_transform(answers.shape[1], settings["seed"], a)
+                noisy[mine] = (noisy[mine] * scales)[:, permutation]
+        outputs.append(noisy)
+    return outputs[0], tuple(outputs[1:]), {"account": account, "coverage": coverage.float(), "sigma": sigma}
+
+
+# What a record of a party facing B4B holds (see b4b_summary).
+B4B_SUMMARY = ("b4b_accounts", "b4b_coverage", "b4b_mean_sigma", "b4b_final_sigma")
+
+
+def b4b_summary(record: dict) -> dict:
+    """A party's B4B calls in four numbers: its accounts, the largest coverage one of
+    them reached, the mean noise level over its calls and the largest (an account's
+    coverage only grows, so its last call's)."""
+    account, coverage, sigma = (record[k].flatten() for k in ("account", "coverage", "sigma"))
+    return {
+        "b4b_accounts": int(account.max()) + 1,
+        "b4b_coverage": round(float(coverage.max()), 6),
+        "b4b_mean_sigma": round(float(sigma.double().mean()), 6),
+        "b4b_final_sigma": round(float(sigma.max()), 6),
+    }
+
+
 def views_stream(answers: torch.Tensor) -> torch.Tensor:
     """The order a head-recreation attacker sends its views (V x N x D answers): image
     by image, each image's views one after the other: (N * V) x D."""
@@ -182,9 +303,23 @@ def defend(
     ground truth for the detection scores (default: the views of an image after its
     first are duplicates; single answers are not). Returns the defended answers,
     defended projections, and a record (for detection: per query, its flag, the truth
-    and its score). A detection spec needs its threshold (:func:`with_threshold`).
+    and its score; for B4B: per query, its account, the account's coverage and the
+    noise level). A detection spec needs its threshold (:func:`with_threshold`), a B4B
+    spec its settings (:func:`resolve_defense`).
     """
     views = answers.ndim == 3
+    if spec["kind"] == "b4b":
+        if projector is None and projection is None:
+            raise ValueError("B4B hashes the victim's projections: the victim has no projection head")
+        stream = views_stream(answers) if views else answers
+        images = torch.arange(answers.shape[-2]).repeat_interleave(answers.shape[0]) if views else None
+        hashed = detector_view(stream, projector)
+        extra = () if projection is None else (projection,)
+        defended, extra, record = b4b(stream, hashed, spec, spec["sybils"], generator, extra, images)
+        if views:
+            defended = from_views_stream(defended, answers.shape[0])
+            record = {k: from_views_stream(v, answers.shape[0]) for k, v in record.items()}
+        return defended, (extra[0] if extra else None), record
     if spec["kind"] == "poisoning":
         defended = poison(answers, spec["sigma"], generator)
         defended_projection = None if projection is None else poison(projection, spec["sigma"], generator)

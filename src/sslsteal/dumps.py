@@ -36,11 +36,12 @@ class Dump:
     projection: torch.Tensor | None = None  # (N, K), when the API returns the head's output
     # A defended dump's per-query record (same leading shape as the answers, without D):
     # ``flagged`` (answered with noise by the duplicate detector), ``duplicate`` (truth),
-    # ``score`` (the detector's similarity to the user's earlier queries).
+    # ``score`` (the detector's similarity to the user's earlier queries); under B4B
+    # ``account`` (which sybil sent it), ``coverage`` and ``sigma`` (its noise level).
     extra: dict = field(default_factory=dict)
 
 
-EXTRA = ("flagged", "duplicate", "score")
+EXTRA = ("flagged", "duplicate", "score", "account", "coverage", "sigma")
 
 
 def write_dump(

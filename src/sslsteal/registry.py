@@ -66,7 +66,7 @@ PRECISIONS = ("fp32", "bf16")
 
 # Defenses at the API, by config block; each setting is one path segment, e.g.
 # ``poisoning_sigma0.3`` (see :mod:`sslsteal.defense_spec`).
-DEFENSE_KINDS = ("poisoning", "detection")
+DEFENSE_KINDS = ("poisoning", "detection", "b4b")
 
 
 def wildcard_pattern(names) -> str:

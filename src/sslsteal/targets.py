@@ -93,7 +93,16 @@ def defense_names(config: dict, kind: str) -> list[str]:
     block = config["defenses"][kind]
     if kind == "poisoning":
         return [defense_name("poisoning", sigma) for sigma in block["sigmas"]]
+    if kind == "b4b":
+        return [defense_name("b4b", k) for k in block["sybils"]]
     return [defense_name("detection", block["target_fpr"], "fpr")]
+
+
+def user_defense(name: str) -> str:
+    """The defense a legitimate user meets under ``name``: the same, but a user is one
+    account, so every B4B setting gives it b4b_sybils1's answers (one probe, not one per
+    sybil count)."""
+    return defense_name("b4b", 1) if parse_defense(name)["kind"] == "b4b" else name
 
 
 def attack_cell(config: dict, attack: dict) -> str:
@@ -125,7 +134,8 @@ def defense_probes(config: dict, victim: str, downstream: str, kind: str) -> lis
     ]
     paths += [f"results/probes/{downstream}/stolen/{victim}/{cell}.json" for cell in cells]
     for name in defense_names(config, kind):
-        paths.append(f"results/probes/{downstream}/defended/{name}/victim/{victim}/seed{seed}.json")
+        user = f"results/probes/{downstream}/defended/{user_defense(name)}/victim/{victim}/seed{seed}.json"
+        paths += [user] if user not in paths else []
         paths += [f"results/probes/{downstream}/defended/{name}/stolen/{victim}/{cell}.json" for cell in cells]
     return paths
 
@@ -161,6 +171,8 @@ def plain_twin_probe(config: dict, victim: str) -> list[str]:
 def defense_outputs(config: dict, downstream: str) -> list[str]:
     outputs = []
     for kind in DEFENSE_KINDS:
+        if not config["defenses"].get(kind, {}).get("attacks"):
+            continue  # no block, or one that only sets the defense (B4B's settings)
         for victim in cfg.defended_victims(config, kind):
             outputs += [f"paper_figures/{victim}/{downstream}/defense_{kind}.{ext}" for ext in ("csv", "md", "png")]
     for victim in cfg.watermarked_victims(config):
@@ -203,6 +215,8 @@ def claims_probes(config: dict) -> list[str]:
     for victim in sorted(config["victims"]):
         paths |= set(baseline_probes(config, victim, downstream)) | set(stolen_probes(config, victim, downstream))
     for kind in DEFENSE_KINDS:
+        if not config["defenses"].get(kind, {}).get("attacks"):
+            continue  # no block, or one that only sets the defense (B4B's settings)
         for victim in cfg.defended_victims(config, kind):
             paths |= set(defense_probes(config, victim, downstream, kind))
     return sorted(paths)
