@@ -272,6 +272,23 @@ use rule verify_watermark_victim as verify_watermark_stolen with:
         suspect_kind="stolen",
 
 
+use rule verify_watermark_victim as verify_watermark_defended_stolen with:
+    input:
+        checked,
+        watermarked="results/victims/{victim}/encoder.pt",
+        suspect="results/defended/{defense}/stolen/{victim}/{approach}/{loss}/{query_set}/{budget}/seed{seed}/encoder.pt",
+        dataset=watermark_dataset,
+    output:
+        "results/watermark/{victim}/defended/{defense}/stolen/{approach}/{loss}/{query_set}/{budget}/seed{seed}.json",
+    log:
+        "logs/verify_watermark/{victim}/defended/{defense}/stolen/{approach}/{loss}/{query_set}/{budget}/seed{seed}.log",
+    benchmark:
+        "results/job_times/verify_watermark/{victim}/defended/{defense}/stolen/{approach}/{loss}/{query_set}/{budget}/seed{seed}.tsv"
+    params:
+        suspect_hash=victim_hash,
+        suspect_kind="stolen",
+
+
 # The null: encoders that never saw the watermarked victim.
 use rule verify_watermark_victim as verify_watermark_independent with:
     input:
@@ -358,3 +375,42 @@ rule watermark_table:
         ),
     script:
         "../workflow_scripts/watermark_table.py"
+
+
+# Which attack beats which defense: every attack of paper_figures.attack_vs_defense
+# against every defense it lists, at one query set and budget, with the legitimate
+# user's accuracy beside each defense and each copy's ownership verification.
+rule attack_vs_defense_table:
+    input:
+        checked,
+        records=lambda wildcards: targets.attack_vs_defense_inputs(config),
+    output:
+        csv="paper_figures/attack_vs_defense.csv",
+        markdown="paper_figures/attack_vs_defense.md",
+        figure=report(
+            "paper_figures/attack_vs_defense.png",
+            caption="../report/attack_vs_defense.rst",
+            category="Defenses",
+        ),
+    log:
+        "logs/attack_vs_defense_table.log",
+    benchmark:
+        "results/job_times/attack_vs_defense_table.tsv"
+    localrule: True
+    conda:
+        "../envs/sslsteal.yaml"
+    resources:
+        **RESOURCES["light"],
+    params:
+        cells=lambda wildcards: canonical(targets.attack_vs_defense_cells(config)),
+        watermark_null=lambda wildcards: canonical(
+            {
+                victim: targets.watermark_null(config, victim)
+                for victim in cfg.attack_vs_defense_victims(config)
+                if victim in cfg.watermarked_victims(config)
+            }
+        ),
+        watermark_fpr=DEFENSES.get("watermark", {}).get("false_positive_rate", 0.05),
+        style=canonical(config["paper_figures"].get("figure", {})),
+    script:
+        "../workflow_scripts/attack_vs_defense_table.py"

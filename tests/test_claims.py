@@ -195,3 +195,29 @@ def test_defense_claims_compare_accuracy_drops_paired():
     assert fixed["effect"] == pytest.approx(0.01 - 0.49, abs=1e-9) and fixed["verdict"] == "contradicted"
     # The defended records stay out of the paper's attack claims.
     assert len(table[table["claim"] == "more_queries"]) == 2
+
+
+def test_b4b_claims_use_the_one_account_user_and_compare_sybils_with_one_account():
+    """B4B: the user (one account, b4b_sybils1) loses 0.80 - 0.60 = 0.20, the attacker
+    with one account 0.79 - 0.70 = 0.09: effect -0.11, contradicted. With four sybils the
+    attacker loses 0.79 - 0.75 = 0.04 (effect against the same user -0.16); one account
+    minus four sybils = 0.70 - 0.75 = -0.05, below the -0.02 margin: the sybils gain more
+    than the margin, so 'sybils do not evade B4B' is contradicted. A setting where the
+    sybils lose accuracy (0.60) makes it hold."""
+    base = synthetic_probes()
+    base = base[base["defense"].isna()]
+    defended = [
+        {**record("victim", 0.60, victim="v"), "defense": "b4b_sybils1"},
+        {**stolen("direct", "mse", "cifar10_test", 9000, 0.70), "defense": "b4b_sybils1"},
+        {**stolen("direct", "mse", "cifar10_test", 9000, 0.75), "defense": "b4b_sybils4"},
+        {**stolen("direct", "mse", "cifar10_test", 9000, 0.60), "defense": "b4b_sybils8"},
+    ]
+    table = claims_table(pd.concat([base, pd.DataFrame(defended)]), KINDS, TRAIN_SIZES, margin=0.02, n_boot=500)
+    one = only_row(table, "b4b_hurts_attacker_more", "b4b_sybils1:")
+    assert one["effect"] == pytest.approx(0.09 - 0.20, abs=1e-9) and one["verdict"] == "contradicted"
+    four = only_row(table, "b4b_hurts_attacker_more", "b4b_sybils4:")
+    assert four["effect"] == pytest.approx(0.04 - 0.20, abs=1e-9)
+    evade = only_row(table, "sybils_do_not_evade_b4b", "b4b_sybils4:")
+    assert evade["effect"] == pytest.approx(-0.05, abs=1e-9) and evade["verdict"] == "contradicted"
+    hold = only_row(table, "sybils_do_not_evade_b4b", "b4b_sybils8:")
+    assert hold["effect"] == pytest.approx(0.10, abs=1e-9) and hold["verdict"] == "holds"

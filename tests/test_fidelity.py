@@ -64,3 +64,22 @@ def test_no_cosine_when_asked_for_none():
     x = torch.randn(50, 4, generator=torch.Generator().manual_seed(5))
     result = fidelity(x, x, cosine=False)
     assert result["cosine"] is None and result["cka"] == pytest.approx(1.0)
+
+
+def test_cka_interval_is_the_jackknife_of_cka_computed_directly():
+    from sslsteal.fidelity import cka_interval
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 6, generator=generator)
+    y = x @ torch.randn(6, 4, generator=generator) + 0.8 * torch.randn(200, 4, generator=generator)
+    low, high = cka_interval(x, y, groups=10)
+    # Independent computation: CKA of the images left after removing each block.
+    blocks = torch.arange(200) * 10 // 200
+    replicates = torch.tensor([linear_cka(x[blocks != g], y[blocks != g]) for g in range(10)], dtype=torch.float64)
+    se = math.sqrt(9 / 10 * float(((replicates - replicates.mean()) ** 2).sum()))
+    estimate = linear_cka(x, y)
+    assert (low, high) == pytest.approx((estimate - 1.96 * se, estimate + 1.96 * se), abs=1e-7)
+    assert 0 < low < estimate < high < 1
+    # Identical representations: CKA 1 in every replicate, a zero-width interval.
+    assert cka_interval(x, x, groups=10) == pytest.approx((1.0, 1.0))
+    assert fidelity(x, x)["cka_low"] == pytest.approx(1.0)

@@ -42,6 +42,13 @@ CLAIMS = {
     "detection_hurts_head_recreation_more": (
         "Duplicate detection costs head recreation more accuracy than direct extraction."
     ),
+    "b4b_hurts_attacker_more": (
+        "B4B's coverage-scaled noise costs the attacker more accuracy than the legitimate user (Dubinski et al. 2023)."
+    ),
+    "sybils_do_not_evade_b4b": (
+        "Splitting the queries over several accounts (sybils) does not get around B4B: the copy is not "
+        "better than with one account (Dubinski et al. 2023)."
+    ),
 }
 TABLE_COLUMNS = [
     "claim", "statement", "victim", "comparison", "effect",
@@ -280,26 +287,38 @@ def _drop_difference(claim, victim, text, first: tuple, second: tuple, n_boot) -
     return [_row(claim, victim, text, bootstrap(arrays, statistic, n_boot=n_boot), 0.0)]
 
 
-def _defense_claims(probes, n_boot) -> list[dict]:
-    """Per poisoning level and attack: the attacker's accuracy drop minus the legitimate
-    user's. Per detection setting: head recreation's drop minus direct extraction's, at
-    the same query set and budget."""
-    from .defense_spec import parse_defense
+def _defense_claims(probes, margin, n_boot) -> list[dict]:
+    """Per poisoning level or B4B setting and attack: the attacker's accuracy drop minus
+    the legitimate user's. Per B4B setting with several sybils and attack: the copy's
+    accuracy with one account minus with the sybils (non-inferiority: the sybils may
+    gain at most ``margin``). Per detection setting: head recreation's drop minus direct
+    extraction's, at the same query set and budget."""
+    from .defense_spec import defense_name, parse_defense
 
     rows = []
     clear = _undefended(probes)
     clear_cells = _stolen_cells(clear)
-    for name, defended in _defended(probes).items():
+    by_name = _defended(probes)
+    for name, defended in by_name.items():
         kind = parse_defense(name)["kind"]
         defended_cells = _stolen_cells(defended)
         for victim in sorted(set(defended["victim"].dropna())):
             cells = {key[1:]: (clear_cells[key], rows_) for key, rows_ in defended_cells.items()
                      if key[0] == victim and key in clear_cells}
-            if kind == "poisoning":
-                user = (_victim_rows(clear, victim), _victim_rows(defended, victim))
+            if kind in ("poisoning", "b4b"):
+                # A legitimate user is one account: under B4B it meets b4b_sybils1's answers.
+                user_rows = defended if kind == "poisoning" else by_name.get(defense_name("b4b", 1), defended.iloc[:0])
+                user = (_victim_rows(clear, victim), _victim_rows(user_rows, victim))
+                claim = "poisoning_hurts_attacker_more" if kind == "poisoning" else "b4b_hurts_attacker_more"
                 for (approach, loss, query_set, budget), attacker in sorted(cells.items()):
                     text = f"{name}: drop of {_cell_text(approach, loss, query_set, budget)} − drop of the legitimate user"
-                    rows += _drop_difference("poisoning_hurts_attacker_more", victim, text, attacker, user, n_boot)
+                    rows += _drop_difference(claim, victim, text, attacker, user, n_boot)
+                if kind == "b4b" and parse_defense(name)["sybils"] > 1:
+                    one = _stolen_cells(by_name.get(defense_name("b4b", 1), defended.iloc[:0]))
+                    for key, sybil_rows in sorted(defended_cells.items()):
+                        if key[0] == victim and key in one:
+                            text = f"{defense_name('b4b', 1)} − {name}: {_cell_text(*key[1:])}"
+                            rows += _comparison_row("sybils_do_not_evade_b4b", victim, text, [one[key]], [sybil_rows], -margin, n_boot)
             else:
                 for (approach, loss, query_set, budget), head in sorted(cells.items()):
                     if approach != "head_recreation":
@@ -343,7 +362,7 @@ def claims_table(
         + _contrastive_losses(cells, n_boot)
         + _direct_vs_head(cells, margin, n_boot)
         + _api_beats_own_ssl(probes, cells, n_boot)
-        + _defense_claims(_with_optional_columns(all_probes), n_boot)
+        + _defense_claims(_with_optional_columns(all_probes), margin, n_boot)
     )
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 

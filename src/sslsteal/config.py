@@ -681,6 +681,59 @@ def check_paper_figures(config: dict) -> None:
             )
 
 
+def attack_vs_defense_victims(config: dict) -> list[str]:
+    """The victims of the attack-vs-defense table (default: every victim with a head)."""
+    block = config["paper_figures"].get("attack_vs_defense")
+    if not block:
+        return []
+    return list(block.get("victims", [v for v in sorted(config["victims"]) if with_head(config, v)]))
+
+
+def check_attack_vs_defense(config: dict) -> None:
+    """Each attack of the table must be a runnable cell, each defense a known name whose
+    settings the config gives, and each victim able to face them."""
+    from .defense_spec import parse_defense
+
+    block = config["paper_figures"].get("attack_vs_defense")
+    if not block:
+        return
+    key = "paper_figures.attack_vs_defense"
+    for vid in block.get("victims", []):
+        if vid not in config["victims"]:
+            raise ConfigError(f"{key}.victims", f"{vid!r} is not under victims: {_names(config['victims'])}")
+    if block["query_set"] not in config["query_sets"]:
+        raise ConfigError(f"{key}.query_set", f"{block['query_set']!r} is not under query_sets: {_names(config['query_sets'])}")
+    _check_budgets(config, key, [block["query_set"]], [block["budget"]])
+    for i, attack in enumerate(block["attacks"]):
+        if attack["loss"] not in config["extraction"]["loss_options"]:
+            raise ConfigError(f"extraction.loss_options.{attack['loss']}", f"missing: {key}.attacks[{i}] uses it")
+        if attack["approach"] in HEAD_APPROACHES and attack["loss"] in NON_NEGATIVE_LOSSES:
+            raise ConfigError(f"{key}.attacks[{i}].loss", f"{attack['loss']} needs non-negative answers: use it with approach direct")
+        if attack["approach"] == "head_recreation" and "head_recreation" not in config["extraction"]:
+            raise ConfigError("extraction.head_recreation", f"required by {key}.attacks[{i}] (views, head recipe)")
+    defenses = config.get("defenses", {})
+    for i, name in enumerate(block["defenses"]):
+        if name == "none":
+            continue
+        try:
+            spec = parse_defense(name)
+        except ValueError as err:
+            raise ConfigError(f"{key}.defenses[{i}]", f"{err} (or none)") from None
+        if spec["kind"] == "b4b" and "b4b" not in defenses:
+            raise ConfigError("defenses.b4b", f"required by {key}.defenses[{i}] ({name}): B4B's settings")
+        if spec["kind"] == "detection" and "fpr" in spec:
+            target = defenses.get("detection", {}).get("target_fpr", 0.05)
+            if spec["fpr"] != target:
+                raise ConfigError(
+                    f"{key}.defenses[{i}]",
+                    f"{name}: the detector is calibrated for defenses.detection.target_fpr {target:g}; write detection_fpr{target:g}",
+                )
+        if spec["kind"] in ("detection", "b4b"):
+            for vid in attack_vs_defense_victims(config):
+                if not with_head(config, vid):
+                    raise ConfigError(f"{key}.victims", f"{name} reads the victim's projections; external victim {vid!r} has none")
+
+
 def check_defenses(config: dict) -> None:
     """Each defense's victims and attack cells must exist and be runnable."""
     defenses = config.get("defenses", {})
@@ -794,6 +847,7 @@ def check(config: dict, workdir: str | Path = ".") -> None:
     check_baselines(config)
     check_paper_figures(config)
     check_defenses(config)
+    check_attack_vs_defense(config)
     check_detection(config)
     check_watermark(config)
 

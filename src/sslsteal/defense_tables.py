@@ -478,3 +478,135 @@ def write_watermark(table: pd.DataFrame, summary: dict, csv_path, markdown_path,
         ax.axhline(row["accuracy"] * 100, linestyle="-", color="black", linewidth=1.2, label=f"watermarked victim: {row['suspect']}")
     ax.axhline(50, linestyle=":", color="grey", label="chance", linewidth=1.2)
     _finish(fig, ax, ("attacker's queries (distinct images)", "watermark accuracy (%)", title), figure_path, style)
+
+
+# ------------------------------------------------------------------ attack vs defense
+ATTACK_VS_DEFENSE_COLUMNS = [
+    "victim", "defense", "party", "approach", "loss", "api_calls", "accuracy", "ci_low", "ci_high",
+    "drop_points", "drop_low", "drop_high", "cka", "cka_low", "cka_high", "b4b_mean_sigma",
+    "watermark_accuracy", "watermark_p", "watermark_flagged", "inference_p", "inference_flagged",
+]
+
+
+def _party_label(cell: dict) -> str:
+    return USER if cell["party"] == "user" else f"{cell['approach']} {cell['loss']}"
+
+
+def attack_vs_defense_table(cells: list[dict], watermark_null: dict, watermark_fpr: float = 0.05) -> pd.DataFrame:
+    """One row per (victim, defense, party) of the attack-vs-defense table
+    (``targets.attack_vs_defense_cells``): the party's probe accuracy with its 95%
+    bootstrap interval over test images, its drop from the undefended API (paired by
+    test image), a copy's linear CKA to the victim with its interval, the B4B noise it
+    met, and its ownership verification: the watermark head's accuracy on it with the
+    p-value against the null of innocent encoders (``watermark_null``: victim -> their
+    records), Bonferroni-corrected over the victim's copies in the table and flagged at
+    ``watermark_fpr``; dataset inference's p-value and verdict as its record gives them."""
+    from .stats import accuracy_interval, bonferroni, correct_matrix, difference_interval, null_p_value
+
+    records = [read_json(cell["probe"]) for cell in cells]
+    correct = [correct_matrix(pd.DataFrame([record])) for record in records]
+    undefended = {
+        (cell["victim"], _party_label(cell)): matrix for cell, matrix in zip(cells, correct) if cell["defense"] == "none"
+    }
+    rows = []
+    for cell, record, matrix in zip(cells, records, correct):
+        label = _party_label(cell)
+        accuracy = accuracy_interval(matrix)
+        row = {
+            "victim": cell["victim"], "defense": cell["defense"], "party": label,
+            "approach": cell.get("approach"), "loss": cell.get("loss"), "api_calls": record.get("api_calls"),
+            "accuracy": accuracy.estimate, "ci_low": accuracy.low, "ci_high": accuracy.high,
+            "cka": record.get("cka"), "cka_low": record.get("cka_low"), "cka_high": record.get("cka_high"),
+            "b4b_mean_sigma": record.get("b4b_mean_sigma"),
+        }
+        clear = undefended.get((cell["victim"], label))
+        if cell["defense"] != "none" and clear is not None:
+            drop = difference_interval(clear, matrix)
+            row.update(drop_points=drop.estimate * 100, drop_low=drop.low * 100, drop_high=drop.high * 100)
+        if cell.get("dataset_inference"):
+            inference = read_json(cell["dataset_inference"])
+            row.update(inference_p=inference.get("p_value"), inference_flagged=bool(inference.get("flagged")))
+        if cell.get("watermark"):
+            row["watermark_accuracy"] = read_json(cell["watermark"])["accuracy"]
+        rows.append(row)
+    table = pd.DataFrame(rows).reindex(columns=ATTACK_VS_DEFENSE_COLUMNS)
+    for victim, null_paths in watermark_null.items():
+        null = np.array([read_json(path)["accuracy"] for path in null_paths])
+        mine = (table["victim"] == victim) & table["watermark_accuracy"].notna()
+        p_values = [null_p_value(value, null) for value in table.loc[mine, "watermark_accuracy"]]
+        table.loc[mine, "watermark_p"] = p_values
+        table.loc[mine, "watermark_flagged"] = list(bonferroni(p_values, len(p_values)) < watermark_fpr)
+    return table
+
+
+def _verdict_text(flagged, p_value) -> str:
+    if flagged is None or pd.isna(flagged):
+        return "—"
+    p_text = "n/a" if p_value is None or pd.isna(p_value) else f"{p_value:.2g}"
+    return f"{'flagged' if flagged else 'not flagged'} (p {p_text})"
+
+
+def write_attack_vs_defense(table: pd.DataFrame, csv_path, markdown_path, figure_path, style: dict) -> None:
+    with atomic_path(csv_path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+    defenses = list(dict.fromkeys(table["defense"]))
+    parties = list(dict.fromkeys(table["party"]))
+    text = [
+        "# Which attack beats which defense",
+        "",
+        "Each column is a defense at the API (none = undefended), each row the legitimate user "
+        "(its linear probe trained and tested on the answers it gets) or an attack's stolen copy "
+        "(probed like the victim), all at one query set and budget and the first seed. "
+        "Accuracy with 95% bootstrap intervals over test images; drops from the undefended API "
+        "with paired intervals; fidelity is linear CKA to the victim on held-out images. "
+        "Ownership: the watermark (for a watermarked victim; p against the null of encoders that "
+        "never saw it, Bonferroni over the copies) and dataset inference (p of the one-sided test "
+        "that the copy's training-image log-likelihoods exceed unseen ones); — = not run.",
+        "",
+    ]
+
+    def matrix(rows: pd.DataFrame, shown: list[str]) -> pd.DataFrame:
+        frame = rows.assign(shown=shown).pivot_table(index="party", columns="defense", values="shown", aggfunc="first")
+        return frame.reindex(index=[p for p in parties if p in frame.index], columns=defenses).fillna("—")
+
+    for victim, rows in table.groupby("victim", sort=False):
+        attacks = rows[rows["party"] != USER]
+        accuracy = [_interval_text(*v) for v in zip(rows["accuracy"], rows["ci_low"], rows["ci_high"])]
+        drops = [
+            "—" if pd.isna(d) else f"{d:.1f} [{lo:.1f}, {hi:.1f}]"
+            for d, lo, hi in zip(rows["drop_points"], rows["drop_low"], rows["drop_high"])
+        ]
+        fidelity = [_interval_text(*v, scale=1.0, digits=3) for v in zip(attacks["cka"], attacks["cka_low"], attacks["cka_high"])]
+        text += [
+            f"## Victim {victim}", "",
+            "### Accuracy (%) [95% CI]", "", matrix(rows, accuracy).to_markdown(), "",
+            "### Drop from the undefended API (points) [paired 95% CI]", "", matrix(rows, drops).to_markdown(), "",
+            "### Fidelity: linear CKA to the victim [95% CI]", "", matrix(attacks, fidelity).to_markdown(), "",
+        ]
+        for column, flag, heading in (
+            ("watermark_p", "watermark_flagged", "Ownership: watermark"),
+            ("inference_p", "inference_flagged", "Ownership: dataset inference"),
+        ):
+            verdicts = [_verdict_text(f, p) for f, p in zip(attacks[flag], attacks[column])]
+            if any(v != "—" for v in verdicts):
+                text += [f"### {heading}", "", matrix(attacks, verdicts).to_markdown(), ""]
+            else:
+                text += [f"### {heading}", "", "Not run for this victim (not configured).", ""]
+    _write_text(markdown_path, "\n".join(text))
+
+    victims = list(dict.fromkeys(table["victim"]))
+    sns.set_theme(style=style.get("theme", "whitegrid"), context=style.get("context", "paper"))
+    width, height = style.get("size", (6.0, 3.6))
+    fig, axes = plt.subplots(len(victims), 1, figsize=(width, height * len(victims)), squeeze=False)
+    for ax, victim in zip(axes[:, 0], victims):
+        rows = table[table["victim"] == victim]
+        grid = rows.pivot_table(index="party", columns="defense", values="accuracy", aggfunc="first") * 100
+        grid = grid.reindex(index=[p for p in parties if p in grid.index], columns=defenses)
+        sns.heatmap(grid, annot=True, fmt=".1f", cmap="viridis", cbar_kws={"label": "linear-probe accuracy (%)"}, ax=ax)
+        ax.set_title(f"Attack vs defense: victim {victim}")
+        ax.set_xlabel("defense at the API")
+        ax.set_ylabel("")
+    fig.tight_layout()
+    with atomic_path(figure_path) as tmp:
+        fig.savefig(tmp, dpi=style.get("dpi", 150), format=Path(figure_path).suffix.lstrip("."))
+    plt.close(fig)

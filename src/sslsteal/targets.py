@@ -165,6 +165,55 @@ def plain_twin_probe(config: dict, victim: str) -> list[str]:
     return [f"results/probes/{downstream}/victim/{twin}/seed{first_seed(config)}.json"] if twin else []
 
 
+# --- attack vs defense --------------------------------------------------------------------
+
+
+def attack_vs_defense_cells(config: dict) -> list[dict]:
+    """The attack-vs-defense table's cells, one per (victim, defense, party): the
+    legitimate user (``party`` "user") and each attack, with the probe record that gives
+    its accuracy and, for an attack, its copy's ownership records (dataset inference
+    when ``defenses.dataset_inference`` covers the victim, the watermark when the victim
+    is watermarked; None otherwise)."""
+    block = config["paper_figures"].get("attack_vs_defense")
+    if not block:
+        return []
+    seed, downstream = first_seed(config), config["paper_figures"]["downstream"]
+    inference_victims = cfg.dataset_inference_victims(config) if hasattr(cfg, "dataset_inference_victims") else []
+    cells = []
+    for victim in cfg.attack_vs_defense_victims(config):
+        watermarked = victim in cfg.watermarked_victims(config)
+        # The undefended API always: each defense's cost is read against it.
+        for defense in ["none", *(d for d in block["defenses"] if d != "none")]:
+            folder = "" if defense == "none" else f"defended/{defense}/"
+            user_folder = "" if defense == "none" else f"defended/{user_defense(defense)}/"
+            cells.append({
+                "victim": victim, "defense": defense, "party": "user",
+                "probe": f"results/probes/{downstream}/{user_folder}victim/{victim}/seed{seed}.json",
+            })
+            for attack in block["attacks"]:
+                cell = cell_path(attack["approach"], attack["loss"], block["query_set"], block["budget"], seed)
+                cells.append({
+                    "victim": victim, "defense": defense, "party": "attack", **attack,
+                    "probe": f"results/probes/{downstream}/{folder}stolen/{victim}/{cell}.json",
+                    "dataset_inference": (
+                        f"results/dataset_inference/{victim}/{folder}stolen/{cell}.json" if victim in inference_victims else None
+                    ),
+                    "watermark": f"results/watermark/{victim}/{folder}stolen/{cell}.json" if watermarked else None,
+                })
+    return cells
+
+
+def attack_vs_defense_inputs(config: dict) -> list[str]:
+    """Every record the attack-vs-defense table reads (its cells' and the watermark's null)."""
+    paths = []
+    for cell in attack_vs_defense_cells(config):
+        paths += [cell[k] for k in ("probe", "dataset_inference", "watermark") if cell.get(k)]
+    for victim in cfg.attack_vs_defense_victims(config):
+        if victim in cfg.watermarked_victims(config):
+            paths += watermark_null(config, victim)
+    return list(dict.fromkeys(paths))
+
+
 # --- paper figures ------------------------------------------------------------------------
 
 
@@ -186,6 +235,8 @@ def paper_figure_outputs(config: dict) -> list[str]:
     downstreams = [main, *config["paper_figures"].get("extra_downstream", [])]
     outputs = defense_outputs(config, main)
     outputs += [f"paper_figures/{name}.{ext}" for name in ("paper_comparison", "claims") for ext in ("csv", "md")]
+    if config["paper_figures"].get("attack_vs_defense"):
+        outputs += [f"paper_figures/attack_vs_defense.{ext}" for ext in ("csv", "md", "png")]
     outputs += [f"paper_figures/victim_quality_{d}.{ext}" for d in downstreams for ext in ("csv", "md")]
     for victim in sorted(config["victims"]):
         for downstream in downstreams:
@@ -219,6 +270,9 @@ def claims_probes(config: dict) -> list[str]:
             continue  # no block, or one that only sets the defense (B4B's settings)
         for victim in cfg.defended_victims(config, kind):
             paths |= set(defense_probes(config, victim, downstream, kind))
+    # The attack-vs-defense table's probes, and each of its attacks undefended (the
+    # defense claims compare a defended copy with the same cell undefended).
+    paths |= {cell["probe"] for cell in attack_vs_defense_cells(config)}
     return sorted(paths)
 
 
