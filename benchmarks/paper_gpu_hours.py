@@ -24,6 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from sslsteal import config as cfg
 from sslsteal.backbones import build_encoder
+from sslsteal.registry import VIEWS_APPROACHES
 from sslsteal.runtime import configure_torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,7 +118,7 @@ for vid, victim in config["victims"].items():
     pools = {q for _, _, q, _ in cells}
     for q in pools:
         qs = config["query_sets"][q]
-        views = config["extraction"]["head_recreation"]["n_views"] if any(c[0] == "head_recreation" and c[2] == q for c in cells) else 0
+        views = config["extraction"]["views"]["n_views"] if any(c[0] in VIEWS_APPROACHES and c[2] == q for c in cells) else 0
         n = split_size(qs["dataset"], qs["split"]) - qs.get("exclude_last", 0)
         stages["dumps (victim answers)"] += n * (1 + views) * forward
         total += n * (1 + views) * forward

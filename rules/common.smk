@@ -146,9 +146,8 @@ def extraction_loss_options(wildcards):
 
 
 def extraction_approach_options(wildcards):
-    if wildcards.approach == "head_recreation":
-        return canonical(EXTRACTION["head_recreation"])
-    return {}
+    """The views, head recipe or StolenEncoder options the approach reads."""
+    return cfg.approach_options(config, wildcards.approach)
 
 
 def calibration_record(wildcards):

@@ -28,8 +28,8 @@ rule dump_victim:
         "../workflow_scripts/dump_victim.py"
 
 
-# The head-recreation attacker's queries: augmented views of each image, each view
-# one API call, answered once per view seed.
+# The queries of the attackers that send augmented views (head recreation, Cont-Steal):
+# the views of each image, each view one API call, answered once per view seed.
 use rule dump_victim as dump_victim_views with:
     output:
         dump="results/dumps/{victim}/{query_set}/views_seed{view_seed}.h5",
@@ -41,8 +41,8 @@ use rule dump_victim as dump_victim_views with:
     params:
         views=lambda wildcards: canonical(
             {
-                "n_views": EXTRACTION["head_recreation"]["n_views"],
+                "n_views": EXTRACTION["views"]["n_views"],
                 "view_seed": int(wildcards.view_seed),
-                "augmentation": EXTRACTION["head_recreation"].get("augmentation", {}),
+                "augmentation": EXTRACTION["views"].get("augmentation", {}),
             }
         ),

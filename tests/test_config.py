@@ -66,7 +66,7 @@ BAD_CONFIGS = {
     "unknown loss": (
         lambda c: c["extraction"]["grid"][0].update(losses=["mse", "l1"]),
         "extraction.grid[0].losses[1]",
-        "'l1' is not one of ['mse', 'infonce', 'softnn', 'wasserstein']",
+        "'l1' is not one of ['mse', 'infonce', 'softnn', 'wasserstein', 'cosine']",
     ),
     "unknown dataset": (lambda c: c["datasets"].update(cifar11={}), "datasets", "'cifar11' is not one of ['fashion_mnist', 'digits'"),
     "unknown victim method": (
@@ -96,6 +96,9 @@ BAD_CONFIGS = {
         "call it `approach`",
     ),
     "old threads key": (lambda c: c["threads"].update(probe=c["threads"].pop("inference")), "threads.probe", "call it `inference`"),
+    "views under head_recreation": (lambda c: c["extraction"]["head_recreation"].update(n_views=2), "extraction.head_recreation.n_views", "moved: give it as extraction.views.n_views"),
+    "view seed under head_recreation": (lambda c: c["extraction"]["head_recreation"].update(view_seed=0), "extraction.head_recreation.view_seed", "extraction.views.view_seed"),
+    "augmentation under head_recreation": (lambda c: c["extraction"]["head_recreation"].update(augmentation={}), "extraction.head_recreation.augmentation", "extraction.views.augmentation"),
     # --- where things live
     "empty data root": (lambda c: c.update(data_root=""), "data_root", "prepared under /"),
     "missing mirror path": (add_unreachable_dataset, "datasets.fashion_mnist.mirrors", "/nonexistent/fashion-mnist"),
@@ -113,6 +116,14 @@ BAD_CONFIGS = {
     "undefined query set": (lambda c: c["extraction"]["grid"][3].update(query_sets=["cifar10_test"]), "extraction.grid[3].query_sets", "'cifar10_test' is not defined"),
     "undefined victim": (lambda c: c["extraction"]["grid"][1].update(victims=["simclr_imagenet"]), "extraction.grid[1].victims", "'simclr_imagenet' is not under victims"),
     "head recreation without its options": (lambda c: c["extraction"].pop("head_recreation"), "extraction.head_recreation", "required when a grid block"),
+    "head recreation without its views": (lambda c: c["extraction"].pop("views"), "extraction.views", "required when a grid block (extraction.grid[2]) lists head_recreation"),
+    "contsteal without its views": (
+        lambda c: (c["extraction"]["grid"][2].update(approaches=["contsteal"]), c["extraction"].pop("views")),
+        "extraction.views",
+        "required when a grid block (extraction.grid[2]) lists contsteal",
+    ),
+    "unknown approach": (lambda c: c["extraction"]["grid"][2].update(approaches=["moco_steal"]), "extraction.grid[2].approaches[0]", "'moco_steal' is not one of ['direct', 'head_access', 'head_recreation', 'stolenencoder', 'contsteal']"),
+    "negative stolenencoder weight": (lambda c: c["extraction"]["stolenencoder"].update(weight=-1.0), "extraction.stolenencoder.weight", "less than the minimum of 0"),
     "repeated seed": (lambda c: c.update(seeds=[0, 1, 1]), "seeds", "repeats"),
     "repeated block seed": (lambda c: c["extraction"]["grid"][0].update(seeds=[2, 2]), "extraction.grid[0].seeds", "repeats"),
     "softnn with two temperatures": (
@@ -153,6 +164,20 @@ BAD_CONFIGS = {
     ),
     "calibration on the attack's split": (lambda c: c["defenses"]["detection"].update(calibration={"split": "test"}), "defenses.detection.calibration.split", "legitimate"),
     "calibration shorter than the longest stream": (lambda c: c["defenses"]["detection"].update(calibration={"queries": 799}), "defenses.detection.calibration.queries", "800 calls"),
+    "calibration shorter than a contsteal stream": (
+        lambda c: (c["defenses"]["detection"]["attacks"][1].update(approach="contsteal"), c["defenses"]["detection"].update(calibration={"queries": 799})),
+        "defenses.detection.calibration.queries",
+        "800 calls of defenses.detection.attacks[1]",
+    ),
+    "defense attack without its views": (
+        lambda c: (
+            c["extraction"]["grid"][2].update(approaches=["head_access"]),
+            c["defenses"]["detection"]["attacks"][1].update(approach="contsteal"),
+            c["extraction"].pop("views"),
+        ),
+        "extraction.views",
+        "required by defenses.detection.attacks[1], approach contsteal",
+    ),
     "watermarked victim with nothing to verify it": (lambda c: c["defenses"].pop("watermark"), "defenses.watermark", "are watermarked"),
     "watermark images inside a query pool": (lambda c: c["defenses"]["watermark"].update(last=300), "defenses.watermark.last", "overlap query set 'synthetic_test'"),
 }
@@ -225,6 +250,10 @@ def test_the_registry_is_what_the_schema_allows():
     assert defs["backbone"]["properties"]["name"]["enum"] == list(registry.BACKBONES)
     assert grid["approaches"]["items"]["enum"] == list(registry.APPROACHES) == defs["attack"]["properties"]["approach"]["enum"]
     assert grid["losses"]["items"]["enum"] == list(registry.LOSSES) == defs["attack"]["properties"]["loss"]["enum"]
+    loss_options = schema["properties"]["extraction"]["properties"]["loss_options"]["properties"]
+    assert list(loss_options) == list(registry.LOSSES) == list(grid["loss_options"]["properties"])
+    assert set(registry.VIEWS_APPROACHES) | set(registry.HEADLESS_APPROACHES) | set(registry.HEAD_APPROACHES) == set(registry.APPROACHES)
+    assert not set(registry.HEADLESS_APPROACHES) & set(registry.HEAD_APPROACHES)
     assert schema["properties"]["victims"]["additionalProperties"]["properties"]["method"]["enum"] == list(registry.SSL_METHODS)
     assert schema["properties"]["precision"]["enum"] == list(registry.PRECISIONS)
     assert set(schema["properties"]["defenses"]["properties"]) - {"watermark"} == set(registry.DEFENSE_KINDS)
@@ -328,3 +357,56 @@ def test_a_loss_whose_options_only_a_grid_block_gives_is_a_valid_target():
     config["extraction"]["grid"][0].pop("loss_options")
     with pytest.raises(targets.TargetError, match="extraction.loss_options has no wasserstein"):
         targets.check_wildcards(config, cell)
+
+
+# --- the attacks beyond the paper ----------------------------------------------------------
+
+NEW_ATTACKS = {
+    "victims": [VICTIM, "simsiam_synthetic"],
+    "approaches": ["stolenencoder", "contsteal"],
+    "losses": ["mse", "infonce", "cosine"],
+    "query_sets": [QUERY_SET],
+    "budgets": [100, 400],
+    "seeds": [0, 1],
+}
+
+
+def test_a_grid_block_of_the_new_attacks_adds_its_cells():
+    """2 victims x 2 approaches x 3 losses x 2 budgets x 2 seeds: 48 new cells, each
+    reading the answers (stolenencoder) or the views dump (contsteal)."""
+    base = loaded(TINY)
+    config = loaded(edited(TINY, lambda c: c["extraction"]["grid"].append(copy.deepcopy(NEW_ATTACKS))))
+    added = {v: set(cfg.extraction_cells(config, v)) - set(cfg.extraction_cells(base, v)) for v in config["victims"]}
+    assert {v: len(cells) for v, cells in added.items() if cells} == {VICTIM: 24, "simsiam_synthetic": 24}
+    assert len(list(cfg.block_cells(config, config["extraction"]["grid"][-1], VICTIM))) == 24
+    assert {cell[0] for cells in added.values() for cell in cells} == {"stolenencoder", "contsteal"}
+    assert targets.extraction_dump(config, VICTIM, "contsteal", QUERY_SET) == f"results/dumps/{VICTIM}/{QUERY_SET}/views_seed0.h5"
+    assert targets.extraction_dump(config, VICTIM, "stolenencoder", QUERY_SET) == f"results/dumps/{VICTIM}/{QUERY_SET}/answers.h5"
+    assert cfg.api_calls(config, "contsteal", 400) == 800 and cfg.api_calls(config, "stolenencoder", 400) == 400
+    assert cfg.cell_loss_options(config, VICTIM, "stolenencoder", "cosine", QUERY_SET, 400) == {"lr": 0.001, "batch_size": 64}
+    for approach in ("stolenencoder", "contsteal"):
+        targets.check_wildcards(config, {"victim": VICTIM, "approach": approach, "loss": "cosine", "query_set": QUERY_SET, "budget": "400"})
+
+
+def test_approach_options_of_each_approach():
+    config = loaded(TINY)
+    views = {"augmentation": {"crop_scale": [0.5, 1.0]}, "n_views": 2, "view_seed": 0}
+    # Head recreation gets the views and the head recipe in one dict, as before the
+    # views had their own block: its extraction jobs' params are unchanged.
+    assert cfg.approach_options(config, "head_recreation") == {
+        **views, "temperature": 0.2, "head_dim": 128, "head_epochs": 3, "head_batch_size": 64, "head_lr": 0.001
+    }
+    assert cfg.approach_options(config, "contsteal") == views
+    assert cfg.approach_options(config, "stolenencoder") == {"weight": 1.0, "augmentation": {"crop_scale": [0.5, 1.0]}}
+    assert cfg.approach_options(config, "direct") == {} == cfg.approach_options(config, "head_access")
+    # Without the block, StolenEncoder's defaults: the paper's weight, augment.py's strengths.
+    defaults = loaded(edited(TINY, lambda c: c["extraction"].pop("stolenencoder")))
+    assert cfg.approach_options(defaults, "stolenencoder") == {"weight": 1.0, "augmentation": {}}
+
+
+def test_a_target_of_a_views_approach_needs_the_views():
+    config = loaded(TINY)
+    config["extraction"].pop("views")
+    with pytest.raises(targets.TargetError, match="extraction.views is not configured"):
+        targets.check_wildcards(config, {"victim": VICTIM, "approach": "contsteal", "loss": "mse"})
+    targets.check_wildcards(config, {"victim": VICTIM, "approach": "stolenencoder", "loss": "cosine"})

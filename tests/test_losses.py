@@ -5,7 +5,9 @@ import math
 import pytest
 import torch
 
-from sslsteal.losses import STEALING_LOSSES, barlow_twins, info_nce, mse, simsiam, soft_nn, stealing_loss, wasserstein
+import torch.nn.functional as F
+
+from sslsteal.losses import STEALING_LOSSES, barlow_twins, cosine, info_nce, mse, simsiam, soft_nn, stealing_loss, wasserstein
 
 
 def test_mse_hand_computed():
@@ -63,6 +65,23 @@ def test_wasserstein_hand_computed():
     a = torch.tensor([[1.0, 1.0], [2.0, 0.0]])  # CDFs (0.5, 1) and (1, 1)
     b = torch.tensor([[0.0, 4.0], [1.0, 1.0]])  # CDFs (0, 1) and (0.5, 1)
     assert wasserstein(a, b).item() == pytest.approx((0.5 + 0.5) / 2)
+
+
+def test_cosine_hand_computed():
+    # Row 1: (1, 0) against (0, 1), orthogonal: cos 0. Row 2: (1, 1) against (2, 2),
+    # the same direction: cos 1. L = -(0 + 1) / 2; norms do not matter.
+    s = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    v = torch.tensor([[0.0, 1.0], [2.0, 2.0]])
+    assert cosine(s, v).item() == pytest.approx(-0.5)
+    assert cosine(s, -v).item() == pytest.approx(0.5)
+    assert cosine(3 * s, 0.5 * v).item() == pytest.approx(-0.5)
+
+
+def test_cosine_matches_torch():
+    g = torch.Generator().manual_seed(0)
+    s, v = torch.randn(7, 5, generator=g), torch.randn(7, 5, generator=g)
+    assert cosine(s, v).item() == pytest.approx(-F.cosine_similarity(s, v, dim=1).mean().item(), rel=1e-6)
+    assert stealing_loss("cosine")(s, v).item() == pytest.approx(cosine(s, v).item())
 
 
 def test_wasserstein_rejects_negative():

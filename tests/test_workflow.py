@@ -311,12 +311,40 @@ def test_new_seed_runs_only_its_jobs(tiny_run, tmp_path):
 
 @pytest.mark.parametrize(
     "cell, dump_rule",
-    [("direct/softnn/synthetic_test/100/seed1", "dump_victim"), ("head_recreation/infonce/synthetic_test/400/seed0", "dump_victim_views")],
+    [
+        ("direct/softnn/synthetic_test/100/seed1", "dump_victim"),
+        ("head_recreation/infonce/synthetic_test/400/seed0", "dump_victim_views"),
+        ("stolenencoder/cosine/synthetic_test/400/seed0", "dump_victim"),
+        ("contsteal/infonce/synthetic_test/400/seed0", "dump_victim_views"),
+    ],
 )
 def test_one_cell_schedules_only_its_chain(tmp_path, cell, dump_rule):
     target = f"results/probes/{DOWNSTREAM}/stolen/{VICTIM}/{cell}.json"
     jobs = planned_jobs(tmp_path, TINY, target)
     assert jobs == {"prepare_dataset": 1, "train_victim": 1, dump_rule: 1, "extract": 1, "probe_stolen": 1}
+
+
+@pytest.mark.parametrize("approach, dump_rule", [("stolenencoder", "dump_victim"), ("contsteal", "dump_victim_views")])
+def test_new_attack_runs_against_a_defense(tmp_path, approach, dump_rule):
+    target = f"results/probes/{DOWNSTREAM}/defended/poisoning_sigma0.3/stolen/{VICTIM}/{approach}/mse/{QUERY_SET}/400/seed0.json"
+    assert planned_jobs(tmp_path, TINY, target) == {
+        "prepare_dataset": 1, "train_victim": 1, dump_rule: 1, "defend_answers": 1, "extract_defended": 1, "probe_defended_stolen": 1
+    }
+
+
+def test_grid_block_of_the_new_attacks_adds_only_its_jobs(tmp_path):
+    """2 victims x 2 approaches x 2 losses: 8 extractions and their probes, and the
+    views dump of the victim no head-recreation cell queried yet; nothing else."""
+    config = yaml.safe_load(TINY.read_text())
+    config["extraction"]["grid"].append(
+        {"victims": [VICTIM, "simsiam_synthetic"], "approaches": ["stolenencoder", "contsteal"], "losses": ["mse", "cosine"],
+         "query_sets": [QUERY_SET], "budgets": [400], "seeds": [0]}
+    )
+    grown = tmp_path / "grown.yaml"
+    grown.write_text(yaml.safe_dump(config))
+    before, after = planned_jobs(tmp_path / "before"), planned_jobs(tmp_path / "after", grown)
+    changed = {rule: after.get(rule, 0) - before.get(rule, 0) for rule in set(before) | set(after)}
+    assert {rule: n for rule, n in changed.items() if n} == {"extract": 8, "probe_stolen": 8, "dump_victim_views": 1}
 
 
 def test_noise_cell_needs_no_dataset_for_its_queries(tmp_path):

@@ -11,6 +11,7 @@ from sslsteal.defenses import B4B_SUMMARY, DETECTION, b4b_summary, defend, detec
 from sslsteal.fidelity import fidelity
 from sslsteal.io import write_json
 from sslsteal.probe import linear_probe, per_class_subset, raw_pixels, subset
+from sslsteal.registry import HEADLESS_APPROACHES
 from sslsteal.runtime import configure_torch, device_stats, logged_to, seed_everything
 from sslsteal.victim import victim_projector
 
@@ -85,9 +86,10 @@ with logged_to(snakemake.log[0]) as log:
         log.info("device %s: %s images/s encoded, GPU peak memory %s MiB", stats["device"], stats["images_per_second"], stats["gpu_max_memory_mib"])
         if snakemake.input.get("victim") and not defense:
             # Fidelity to the victim on the probe's held-out test images; no cosine for
-            # copies trained through a head (their basis is arbitrary).
+            # copies trained through a head (their basis is arbitrary), only for those
+            # trained to equal the answers (HEADLESS_APPROACHES: the victim's basis).
             victim, _ = load_encoder(snakemake.input.victim, expect={"config_hash": snakemake.params.victim_hash})
-            with_cosine = record.get("approach") in (None, "direct")
+            with_cosine = record.get("approach") is None or record["approach"] in HEADLESS_APPROACHES
             record.update(fidelity(test_x, representations(victim.to(device), test_images, device=device), cosine=with_cosine))
     result = linear_probe(
         train_x,

@@ -20,6 +20,7 @@ from .errors import ConfigError
 from .registry import (
     DEFENSE_KINDS,
     HEAD_APPROACHES,
+    VIEWS_APPROACHES,
     IMAGE_SIZES,
     NON_NEGATIVE_LOSSES,
     SPLIT_SIZES,
@@ -92,6 +93,8 @@ def check_config_files(paths: Iterable[str | Path]) -> None:
 
 # Keys renamed since earlier versions: an old config is refused naming the new key.
 RENAMED_THREADS = {"train_victim": "training", "extract": "extraction", "probe": "inference"}
+# The views, shared by head recreation and Cont-Steal, moved to their own block.
+MOVED_VIEW_KEYS = ("n_views", "view_seed", "augmentation")
 
 
 def _check_renamed(config: dict) -> None:
@@ -108,6 +111,12 @@ def _check_renamed(config: dict) -> None:
     for old, new in RENAMED_THREADS.items():
         if old in mapping(config.get("threads")):
             raise ConfigError(f"threads.{old}", f"renamed: call it `{new}` (threads are named for the jobs they set)")
+    for key in MOVED_VIEW_KEYS:
+        if key in mapping(mapping(config.get("extraction")).get("head_recreation")):
+            raise ConfigError(
+                f"extraction.head_recreation.{key}",
+                f"moved: give it as extraction.views.{key} (the views head_recreation and contsteal share)",
+            )
 
 
 @functools.cache
@@ -277,6 +286,29 @@ def cell_loss_options(config: dict, victim: str, approach: str, loss: str, query
         if any(cell[:4] == (approach, loss, query_set, budget) for cell in block_cells(config, block, victim)):
             return block_loss_options(config, block, loss)
     return block_loss_options(config, {}, loss)
+
+
+def approach_options(config: dict, approach: str) -> dict:
+    """What an extraction job of ``approach`` needs beyond its loss's options: the views
+    and the head recipe (head_recreation; the same dict as before the views had their
+    own block, so earlier results stay current), the views (contsteal), the weight and
+    the attacker's augmentation (stolenencoder); nothing for the others."""
+    extraction = config["extraction"]
+    if approach == "head_recreation":
+        return canonical({**extraction["views"], **extraction["head_recreation"]})
+    if approach == "contsteal":
+        return canonical(extraction["views"])
+    if approach == "stolenencoder":
+        return canonical(extraction.get("stolenencoder", {}))
+    return {}
+
+
+def api_calls(config: dict, approach: str, budget: int) -> int:
+    """API calls an extraction of ``budget`` query images makes: one per image, or one
+    per view for the approaches reading the views dump."""
+    if approach in VIEWS_APPROACHES:
+        return budget * config["extraction"]["views"]["n_views"]
+    return budget
 
 
 def trained_victims(config: dict) -> list[str]:
@@ -541,6 +573,20 @@ def _check_budgets(config: dict, key: str, query_sets: list[str], budgets: list[
             raise ConfigError(f"{key}.budgets", f"{too_large} exceed the {pool} images of query set {name!r}")
 
 
+def _check_approach_blocks(config: dict, approaches: list[str], where: str) -> None:
+    """The extraction blocks the ``approaches`` read must be there."""
+    extraction = config["extraction"]
+    views = [a for a in approaches if a in VIEWS_APPROACHES]
+    if views and "views" not in extraction:
+        raise ConfigError(
+            "extraction.views", f"required {where} {views[0]} (n_views, view_seed[, augmentation]: the views it queries)"
+        )
+    if "head_recreation" in approaches and "head_recreation" not in extraction:
+        raise ConfigError(
+            "extraction.head_recreation", f"required {where} head_recreation (the head recipe: temperature, head_epochs, ...)"
+        )
+
+
 def check_grid(config: dict) -> None:
     extraction = config["extraction"]
     victims = config["victims"]
@@ -561,10 +607,7 @@ def check_grid(config: dict) -> None:
                 f"{non_negative[0]} compares non-negative histograms; {heads} answer with head outputs that can be "
                 f"negative: list {non_negative[0]} in a direct-only block",
             )
-        if "head_recreation" in block["approaches"] and "head_recreation" not in extraction:
-            raise ConfigError(
-                "extraction.head_recreation", "required when a grid block lists head_recreation (views, head recipe)"
-            )
+        _check_approach_blocks(config, block["approaches"], f"when a grid block ({key}) lists")
         if "head_access" in block["approaches"]:
             for vid in block_victims(config, block):
                 if "external" in victims[vid]:
@@ -758,8 +801,7 @@ def check_defenses(config: dict) -> None:
                 )
             if attack["loss"] not in config["extraction"]["loss_options"]:
                 raise ConfigError(f"extraction.loss_options.{attack['loss']}", "missing (lr, batch_size[, temperature])")
-            if attack["approach"] == "head_recreation" and "head_recreation" not in config["extraction"]:
-                raise ConfigError("extraction.head_recreation", f"required by {key} (views, head recipe)")
+            _check_approach_blocks(config, [attack["approach"]], f"by {key}, approach")
             if attack["approach"] in HEAD_APPROACHES and attack["loss"] in NON_NEGATIVE_LOSSES:
                 raise ConfigError(f"{key}.loss", f"{attack['loss']} needs non-negative answers: use it with approach direct")
     watermarked = watermarked_victims(config)
@@ -787,7 +829,6 @@ def check_detection(config: dict) -> None:
     block = config.get("defenses", {}).get("detection")
     if not block:
         return
-    n_views = config["extraction"].get("head_recreation", {}).get("n_views", 1)
     for victim in block.get("victims", trained_victims(config)):
         calibration = detection_calibration(config, victim)
         dataset, split, queries = calibration["dataset"], calibration["split"], calibration["queries"]
@@ -799,7 +840,7 @@ def check_detection(config: dict) -> None:
                     f"the calibration stream ({dataset} {split}) would share images with the queries of "
                     f"defenses.detection.attacks[{i}] ({attack['query_set']}): calibrate on legitimate queries only",
                 )
-            calls = attack["budget"] * (n_views if attack["approach"] == "head_recreation" else 1)
+            calls = api_calls(config, attack["approach"], attack["budget"])
             if calls > queries:
                 raise ConfigError(
                     "defenses.detection.calibration.queries",

@@ -79,10 +79,20 @@ def wasserstein(s: torch.Tensor, v: torch.Tensor, eps: float = 1e-12) -> torch.T
     return (torch.cumsum(s_hist, 1) - torch.cumsum(v_hist, 1)).abs().sum(1).mean()
 
 
+def cosine(s: torch.Tensor, v: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Negative cosine similarity (StolenEncoder's loss: Liu et al., "StolenEncoder:
+    Stealing Pre-trained Encoders in Self-supervised Learning", CCS 2022).
+
+    L = -1/B sum_i cos(s_i, v_i), cos(a, b) = a . b / (max(||a||, eps) max(||b||, eps));
+    in [-1, 1], -1 when every s_i points where its v_i does (whatever their norms).
+    """
+    return -(F.normalize(s, dim=1, eps=eps) * F.normalize(v, dim=1, eps=eps)).sum(1).mean()
+
+
 def stealing_loss(name: str, **options: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The extraction loss ``name`` as f(stolen, victim_answer); the answer is detached
     (it came from the API, it has no graph to backpropagate into)."""
-    functions = {"mse": mse, "infonce": info_nce, "softnn": soft_nn, "wasserstein": wasserstein}
+    functions = {"mse": mse, "infonce": info_nce, "softnn": soft_nn, "wasserstein": wasserstein, "cosine": cosine}
     if name not in functions:
         raise ValueError(f"unknown loss {name!r}; known: {sorted(functions)}")
     function = functions[name]

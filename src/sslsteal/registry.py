@@ -53,11 +53,20 @@ TORCHVISION_DATASETS = {
 # How a victim was trained (victims.<id>.method).
 SSL_METHODS = ("simclr", "simsiam", "barlow_twins")
 # How a cell steals (the path's approach): train on the answers directly, or on the
-# answers of the victim's projection head, or on a head the attacker recreates.
-APPROACHES = ("direct", "head_access", "head_recreation")
+# answers of the victim's projection head, or on a head the attacker recreates (the
+# paper's three); StolenEncoder (Liu et al., CCS 2022) and Cont-Steal (Sha et al., CVPR
+# 2023) beyond the paper (docs/protocol.md, "Attacks beyond the paper").
+APPROACHES = ("direct", "head_access", "head_recreation", "stolenencoder", "contsteal")
+# Trained through a head (the victim's answers, or the attacker's head, are head outputs).
 HEAD_APPROACHES = ("head_access", "head_recreation")
-# The stealing losses of the paper (Table 1).
-LOSSES = ("mse", "infonce", "softnn", "wasserstein")
+# No head: the copy's representation is trained to equal the victim's answers, in the
+# victim's basis (so cosine fidelity to the victim means something).
+HEADLESS_APPROACHES = ("direct", "stolenencoder", "contsteal")
+# Those reading the victim's answers to augmented views of each image (the views dump,
+# extraction.views), one API call per view.
+VIEWS_APPROACHES = ("head_recreation", "contsteal")
+# The stealing losses: the paper's (Table 1), and StolenEncoder's negative cosine.
+LOSSES = ("mse", "infonce", "softnn", "wasserstein", "cosine")
 CONTRASTIVE_LOSSES = ("infonce", "softnn")
 # Wasserstein compares non-negative histograms: direct answers (post-ReLU) only.
 NON_NEGATIVE_LOSSES = ("wasserstein",)

@@ -14,7 +14,7 @@ import yaml
 
 from . import config as cfg
 from .defense_spec import defense_name, parse_defense
-from .registry import APPROACHES, DEFENSE_KINDS, HEAD_APPROACHES, LOSSES, NON_NEGATIVE_LOSSES
+from .registry import APPROACHES, DEFENSE_KINDS, HEAD_APPROACHES, LOSSES, NON_NEGATIVE_LOSSES, VIEWS_APPROACHES
 
 
 class TargetError(ValueError):
@@ -67,15 +67,16 @@ def baseline_probes(config: dict, victim: str, downstream: str) -> list[str]:
 
 
 def views_dump(config: dict, victim: str, query_set: str) -> str:
-    seed = config["extraction"]["head_recreation"]["view_seed"]
+    seed = config["extraction"]["views"]["view_seed"]
     return f"results/dumps/{victim}/{query_set}/views_seed{seed}.h5"
 
 
 def extraction_dump(config: dict, victim: str, approach: str, query_set: str) -> str:
-    """The answers an extraction job reads: the views dump for head recreation,
-    otherwise the plain answers (representations, and projections when there is a head).
+    """The answers an extraction job reads: the views dump for the approaches that query
+    augmented views (head recreation, Cont-Steal), otherwise the plain answers
+    (representations, and projections when there is a head).
     """
-    if approach == "head_recreation":
+    if approach in VIEWS_APPROACHES:
         return views_dump(config, victim, query_set)
     return f"results/dumps/{victim}/{query_set}/answers.h5"
 
@@ -353,8 +354,10 @@ def check_wildcards(config: dict, wildcards: dict, rule: str = "") -> None:
     given = [config["extraction"]["loss_options"], *(b.get("loss_options", {}) for b in config["extraction"]["grid"])]
     if loss is not None and not any(loss in options for options in given):
         refuse(f"extraction.loss_options has no {loss} (lr, batch_size[, temperature])")
+    if approach in VIEWS_APPROACHES and "views" not in config["extraction"]:
+        refuse(f"extraction.views is not configured (the views {approach} queries)")
     if approach == "head_recreation" and "head_recreation" not in config["extraction"]:
-        refuse("extraction.head_recreation is not configured (views, head recipe)")
+        refuse("extraction.head_recreation is not configured (the head recipe)")
     budget = wildcards.get("budget")
     if budget is not None:
         budget = int(budget)
