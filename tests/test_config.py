@@ -178,6 +178,39 @@ BAD_CONFIGS = {
         "extraction.views",
         "required by defenses.detection.attacks[1], approach contsteal",
     ),
+    "B4B with a fractional sybil count": (lambda c: c["defenses"]["b4b"].update(sybils=[1, 2.5]), "defenses.b4b.sybils[1]", "2.5 is not an integer"),
+    "B4B with no growth": (lambda c: c["defenses"]["b4b"].update(growth=1.0), "defenses.b4b.growth", "less than or equal to the minimum of 1"),
+    # --- the attack-vs-defense table
+    "attack-vs-defense: unknown defense name": (
+        lambda c: c["paper_figures"]["attack_vs_defense"]["defenses"].append("noise0.3"),
+        "paper_figures.attack_vs_defense.defenses[4]",
+        "renamed, write poisoning_sigma0.3",
+    ),
+    "attack-vs-defense: B4B without its settings": (
+        lambda c: c["defenses"].pop("b4b"),
+        "defenses.b4b",
+        "required by paper_figures.attack_vs_defense.defenses[3] (b4b_sybils2)",
+    ),
+    "attack-vs-defense: detection at an uncalibrated rate": (
+        lambda c: c["paper_figures"]["attack_vs_defense"]["defenses"].append("detection_fpr0.1"),
+        "paper_figures.attack_vs_defense.defenses[4]",
+        "write detection_fpr0.05",
+    ),
+    "attack-vs-defense: budget above the pool": (
+        lambda c: c["paper_figures"]["attack_vs_defense"].update(budget=401),
+        "paper_figures.attack_vs_defense.budgets",
+        "exceed the 400 images",
+    ),
+    "attack-vs-defense: a loss without options": (
+        lambda c: c["extraction"]["loss_options"].pop("cosine"),
+        "extraction.loss_options.cosine",
+        "paper_figures.attack_vs_defense.attacks[1] uses it",
+    ),
+    "attack-vs-defense: unknown victim": (
+        lambda c: c["paper_figures"]["attack_vs_defense"].update(victims=["nobody"]),
+        "paper_figures.attack_vs_defense.victims",
+        "'nobody' is not under victims",
+    ),
     "watermarked victim with nothing to verify it": (lambda c: c["defenses"].pop("watermark"), "defenses.watermark", "are watermarked"),
     "watermark images inside a query pool": (lambda c: c["defenses"]["watermark"].update(last=300), "defenses.watermark.last", "overlap query set 'synthetic_test'"),
 }

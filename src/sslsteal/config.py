@@ -752,8 +752,7 @@ def check_attack_vs_defense(config: dict) -> None:
             raise ConfigError(f"extraction.loss_options.{attack['loss']}", f"missing: {key}.attacks[{i}] uses it")
         if attack["approach"] in HEAD_APPROACHES and attack["loss"] in NON_NEGATIVE_LOSSES:
             raise ConfigError(f"{key}.attacks[{i}].loss", f"{attack['loss']} needs non-negative answers: use it with approach direct")
-        if attack["approach"] == "head_recreation" and "head_recreation" not in config["extraction"]:
-            raise ConfigError("extraction.head_recreation", f"required by {key}.attacks[{i}] (views, head recipe)")
+    _check_approach_blocks(config, [a["approach"] for a in block["attacks"]], f"by {key}: it lists")
     defenses = config.get("defenses", {})
     for i, name in enumerate(block["defenses"]):
         if name == "none":
