@@ -37,6 +37,7 @@ include: "rules/baselines.smk"
 include: "rules/probe.smk"
 include: "rules/paper_figures.smk"
 include: "rules/defense.smk"
+include: "rules/dataset_inference.smk"
 include: "rules/paper_comparison.smk"
 
 

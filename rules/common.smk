@@ -96,6 +96,11 @@ def watermark_dataset(wildcards):
     return prepared(DEFENSES["watermark"]["dataset"])
 
 
+def dataset_inference_dataset(wildcards):
+    """The victim's dataset: its training images and the unseen test images."""
+    return prepared(cfg.dataset_inference_options(config, wildcards.victim)["dataset"])
+
+
 def victim_image_size(wildcards):
     """The input size the victim expects (an external victim's, or a trained victim's
     dataset's when the downstream images have another size); None: the data's own."""

@@ -289,7 +289,7 @@ def test_the_registry_is_what_the_schema_allows():
     assert not set(registry.HEADLESS_APPROACHES) & set(registry.HEAD_APPROACHES)
     assert schema["properties"]["victims"]["additionalProperties"]["properties"]["method"]["enum"] == list(registry.SSL_METHODS)
     assert schema["properties"]["precision"]["enum"] == list(registry.PRECISIONS)
-    assert set(schema["properties"]["defenses"]["properties"]) - {"watermark"} == set(registry.DEFENSE_KINDS)
+    assert set(schema["properties"]["defenses"]["properties"]) - {"watermark", "dataset_inference"} == set(registry.DEFENSE_KINDS)
 
 
 # --- the grid and the paths --------------------------------------------------------------

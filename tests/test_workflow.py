@@ -279,7 +279,7 @@ def test_figure_setting_reruns_only_the_figure(tiny_run, tmp_path):
     # Only the rules that draw a figure (the defense rules write their small tables
     # beside their figures, in the same job).
     drawing = {"accuracy_vs_queries_figure": len(VICTIMS) + 1, "defense_poisoning_table": 1, "defense_detection_table": 1}
-    assert planned_jobs(tiny_run, config) == {**drawing, "watermark_table": 1, "paper_figures": 1}
+    assert planned_jobs(tiny_run, config) == {**drawing, "watermark_table": 1, "dataset_inference_table": 1, "paper_figures": 1}
 
 
 def test_new_budget_runs_only_its_jobs(tiny_run, tmp_path):

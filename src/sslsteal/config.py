@@ -862,6 +862,85 @@ def check_watermark(config: dict) -> None:
             )
 
 
+def dataset_inference_victims(config: dict) -> list[str]:
+    return list(config.get("defenses", {}).get("dataset_inference", {}).get("victims", []))
+
+
+def dataset_inference_options(config: dict, victim: str) -> dict:
+    """The dataset-inference block for ``victim`` with its defaults filled in: the unseen
+    images' dataset (default the victim's), and the victim's training split and size
+    (the images its owner trained on: ``train_size`` takes the first N)."""
+    block = {k: v for k, v in config["defenses"]["dataset_inference"].items() if k != "victims"}
+    spec = config["victims"][victim]
+    block.setdefault("dataset", spec["dataset"])
+    block["train_split"] = spec.get("train_split", "train")
+    block["train_images"] = victim_train_sizes(config)[victim]
+    return block
+
+
+def dataset_inference_innocents(config: dict, victim: str) -> list[str]:
+    """The encoders that never saw ``victim``'s answers, as paths of their records under
+    ``results/dataset_inference/<victim>/``: the null of its test. As the watermark's
+    (:func:`watermark_innocents`), plus the attacker's own SSL encoders of ``victim``
+    itself (trained on its query images, never on the victim's training data), and
+    ``defenses.dataset_inference.random_init`` random-init encoders."""
+    others = [v for v in trained_victims(config) if v != victim and _same_input(config, v, victim)]
+    names = [f"victim/{v}" for v in others]
+    names += [f"independent/{v}" for v in independent_victims(config) if _same_input(config, v, victim)]
+    for owner in [victim, *others]:
+        names += [f"own_ssl/{owner}/{q}/{b}/seed{s}" for q, b, s in own_ssl_cells(config, owner)]
+    count = config["defenses"]["dataset_inference"].get("random_init", 5)
+    names += [f"random_init/seed{s}" for s in range(count)]
+    return names
+
+
+def check_dataset_inference(config: dict) -> None:
+    """Dataset inference needs the victim's own training data: a trained victim, disjoint
+    fit and score samples inside the images it trained on, and unseen test images of the
+    same dataset that no query pool holds."""
+    block = config.get("defenses", {}).get("dataset_inference")
+    if not block:
+        return
+    key = "defenses.dataset_inference"
+    for vid in block["victims"]:
+        if vid not in config["victims"]:
+            raise ConfigError(f"{key}.victims", f"{vid!r} is not under victims: {_names(config['victims'])}")
+        if vid not in trained_victims(config):
+            raise ConfigError(f"{key}.victims", f"{vid!r} is imported: its training data is not the defender's to test with")
+    if "dataset" in block and block["dataset"] not in config["datasets"]:
+        raise ConfigError(f"{key}.dataset", f"{block['dataset']!r} is not under datasets: {_names(config['datasets'])}")
+    for vid in block["victims"]:
+        options = dataset_inference_options(config, vid)
+        if options["dataset"] != config["victims"][vid]["dataset"]:
+            raise ConfigError(
+                f"{key}.dataset",
+                f"{options['dataset']!r}: the unseen images must come from victim {vid!r}'s own distribution "
+                f"({config['victims'][vid]['dataset']})",
+            )
+        wanted, n = options["fit_images"] + options["score_images"], options["train_images"]
+        if wanted > n:
+            raise ConfigError(
+                f"{key}.score_images",
+                f"fit_images {options['fit_images']} + score_images {options['score_images']} exceed the {n} images "
+                f"victim {vid!r} trained on (disjoint samples of its {options['train_split']} split)",
+            )
+        n_test = split_size(config, options["dataset"], "test")
+        if options["unseen_last"] > n_test:
+            raise ConfigError(f"{key}.unseen_last", f"{options['unseen_last']} exceeds the {n_test} test images of {options['dataset']}")
+        if options["train_split"] == "test":
+            raise ConfigError(f"{key}.victims", f"{vid!r} trained on the test split: no unseen images of its dataset")
+        for qname, excluded in pools_holding_last(config, options["dataset"], "test", options["unseen_last"]):
+            raise ConfigError(
+                f"{key}.unseen_last",
+                f"the last {options['unseen_last']} test images of {options['dataset']} overlap query set {qname!r} "
+                f"(its exclude_last is {excluded}): unseen images must be new to every suspect",
+            )
+        if options["pca_dim"] > options["fit_images"]:
+            raise ConfigError(f"{key}.pca_dim", f"{options['pca_dim']} exceeds fit_images ({options['fit_images']})")
+        if options["components"] > options["fit_images"]:
+            raise ConfigError(f"{key}.components", f"{options['components']} exceeds fit_images ({options['fit_images']})")
+
+
 def check_imagenet(config: dict, workdir: Path) -> None:
     datasets = config["datasets"]
     if "imagenet" not in datasets or _exists(workdir, f"{data_root(config)}/imagenet/prepared.json"):
@@ -890,6 +969,7 @@ def check(config: dict, workdir: str | Path = ".") -> None:
     check_attack_vs_defense(config)
     check_detection(config)
     check_watermark(config)
+    check_dataset_inference(config)
 
 
 def load(config: dict, configfiles: Iterable[str | Path] = (), workdir: str | Path = ".") -> dict:

@@ -179,7 +179,7 @@ def attack_vs_defense_cells(config: dict) -> list[dict]:
     if not block:
         return []
     seed, downstream = first_seed(config), config["paper_figures"]["downstream"]
-    inference_victims = cfg.dataset_inference_victims(config) if hasattr(cfg, "dataset_inference_victims") else []
+    inference_victims = cfg.dataset_inference_victims(config)
     cells = []
     for victim in cfg.attack_vs_defense_victims(config):
         watermarked = victim in cfg.watermarked_victims(config)
@@ -215,6 +215,54 @@ def attack_vs_defense_inputs(config: dict) -> list[str]:
     return list(dict.fromkeys(paths))
 
 
+# --- dataset inference --------------------------------------------------------------------
+
+
+def dataset_inference_record(victim: str, kind: str, cell: tuple | None = None, defense: str | None = None, suspect: str | None = None) -> str:
+    """The dataset-inference record of one suspect of ``victim``: ``kind`` victim (the
+    victim itself, or ``suspect``, another victim), stolen (``cell``: approach, loss,
+    query set, budget, seed; with ``defense``: a copy stolen from defended answers),
+    independent (``suspect``'s twin), own_ssl (``suspect``'s; ``cell``: query set,
+    budget, seed) or random_init (``cell``: (seed,))."""
+    folder = f"results/dataset_inference/{victim}"
+    if kind == "victim":
+        return f"{folder}/victim/{suspect or victim}.json"
+    if kind == "stolen":
+        prefix = f"{folder}/defended/{defense}" if defense else folder
+        return f"{prefix}/stolen/{cell_path(*cell)}.json"
+    if kind == "independent":
+        return f"{folder}/independent/{suspect or victim}.json"
+    if kind == "own_ssl":
+        query_set, budget, seed = cell
+        return f"{folder}/own_ssl/{suspect or victim}/{query_set}/{budget}/seed{seed}.json"
+    if kind == "random_init":
+        return f"{folder}/random_init/seed{cell[0]}.json"
+    raise ValueError(f"unknown dataset-inference suspect kind {kind!r}")
+
+
+def dataset_inference_suspects(config: dict, victim: str) -> list[str]:
+    """What the owner tests: the victim itself (its own train/unseen gap), its stolen
+    copies at the first seed, and the copies stolen from its defended answers (each
+    defense's attacks, at every setting)."""
+    seed = first_seed(config)
+    paths = [dataset_inference_record(victim, "victim")]
+    paths += [dataset_inference_record(victim, "stolen", cell) for cell in cfg.extraction_cells(config, victim) if cell[-1] == seed]
+    for kind in DEFENSE_KINDS:
+        if victim not in cfg.defended_victims(config, kind):
+            continue
+        cells = [attack_cell(config, a) for a in config["defenses"][kind].get("attacks", [])]
+        for name in defense_names(config, kind):
+            paths += [f"results/dataset_inference/{victim}/defended/{name}/stolen/{cell}.json" for cell in cells]
+    # And every copy of the attack-vs-defense table.
+    paths += [c["dataset_inference"] for c in attack_vs_defense_cells(config) if c["victim"] == victim and c.get("dataset_inference")]
+    return list(dict.fromkeys(paths))
+
+
+def dataset_inference_null(config: dict, victim: str) -> list[str]:
+    """The records of the encoders that never saw ``victim``'s answers: its null."""
+    return [f"results/dataset_inference/{victim}/{name}.json" for name in cfg.dataset_inference_innocents(config, victim)]
+
+
 # --- paper figures ------------------------------------------------------------------------
 
 
@@ -227,6 +275,8 @@ def defense_outputs(config: dict, downstream: str) -> list[str]:
             outputs += [f"paper_figures/{victim}/{downstream}/defense_{kind}.{ext}" for ext in ("csv", "md", "png")]
     for victim in cfg.watermarked_victims(config):
         outputs += [f"paper_figures/{victim}/watermark.{ext}" for ext in ("csv", "md", "png")]
+    for victim in cfg.dataset_inference_victims(config):
+        outputs += [f"paper_figures/{victim}/dataset_inference.{ext}" for ext in ("csv", "md", "png")]
     return outputs
 
 
