@@ -131,7 +131,8 @@ rule victim_quality_table:
 # interval over seeds and test images, verdict.
 rule claims:
     input:
-        targets.claims_probes(config),
+        probes=targets.claims_probes(config),
+        inference=targets.claims_inference_records(config),
     output:
         csv=report(
             "paper_figures/claims.csv",

@@ -221,3 +221,30 @@ def test_b4b_claims_use_the_one_account_user_and_compare_sybils_with_one_account
     assert evade["effect"] == pytest.approx(-0.05, abs=1e-9) and evade["verdict"] == "contradicted"
     hold = only_row(table, "sybils_do_not_evade_b4b", "b4b_sybils8:")
     assert hold["effect"] == pytest.approx(0.10, abs=1e-9) and hold["verdict"] == "holds"
+
+
+def test_dataset_inference_claims_read_the_gaps_and_their_intervals():
+    """A copy whose gap interval lies above 0 is flagged (holds); the copy minus the
+    independent twin: (0.5 - 0.1) with se sqrt(0.1^2 + 0.1^2) (each interval +-1.96 x
+    0.1), holds; a copy with a gap of 0 [-0.2, 0.2] is inconclusive on both."""
+    def gap(kind, difference, **fields):
+        return {"victim": "v", "suspect_kind": kind, "testable": True, "n_train": 100, "difference": difference,
+                "difference_low": difference - 0.196, "difference_high": difference + 0.196, **fields}
+
+    records = [
+        gap("stolen", 0.5, approach="direct", loss="mse", query_set="cifar10_test", budget=9000),
+        gap("defended_stolen", 0.0, approach="direct", loss="mse", query_set="cifar10_test", budget=9000, defense="b4b_sybils1"),
+        gap("independent", 0.1, suspect="v"),
+        gap("victim", 0.6, suspect="v"),
+        {"victim": "v", "suspect_kind": "stolen", "testable": False, "difference": None},
+    ]
+    table = claims_table(synthetic_probes(), KINDS, TRAIN_SIZES, n_boot=200, inference_records=records)
+    flags = table[table["claim"] == "dataset_inference_flags_stolen"]
+    assert list(flags["verdict"]) == ["holds", "inconclusive"] and set(flags["unit"]) == {"nats"}
+    assert flags.iloc[0]["ci_low"] == pytest.approx(0.304)
+    spares = table[table["claim"] == "dataset_inference_spares_independent"]
+    assert spares.iloc[0]["effect"] == pytest.approx(0.4)
+    assert spares.iloc[0]["ci_low"] == pytest.approx(0.4 - 1.96 * np.hypot(0.1, 0.1))
+    assert list(spares["verdict"]) == ["holds", "inconclusive"]
+    assert "b4b_sybils1: direct/mse" in spares.iloc[1]["comparison"]
+    assert set(table.loc[~table["claim"].str.startswith("dataset_inference"), "unit"]) == {"accuracy"}

@@ -230,8 +230,9 @@ def test_the_watermark_null_too_small_is_refused():
         for v in ("simclr_fashion_mnist", "simsiam_fashion_mnist", "barlow_twins_fashion_mnist"):
             c["victims"].pop(v)
         c.pop("baselines")
-        c["defenses"].pop("poisoning")
-        c["defenses"].pop("detection")
+        for kind in ("poisoning", "detection", "b4b", "dataset_inference"):
+            c["defenses"].pop(kind)
+        c["paper_figures"].pop("attack_vs_defense")
         c["extraction"]["grid"] = [g for g in c["extraction"]["grid"] if g.get("victims") == ["simclr_wm_fashion_mnist"]]
         c["paper_figures"].pop("comparison", None)
         c["paper_figures"]["comparison"] = {"query_set": "fashion_mnist_test", "budget": 5000}
@@ -321,7 +322,9 @@ def test_target_paths_of_the_default_config():
     assert len(baselines) == 3 * 4 + 2  # victim, random init, raw pixels, twin at 3 seeds; 2 own SSL
     outputs = targets.paper_figure_outputs(config)
     assert "paper_figures/simclr_fashion_mnist/fashion_mnist/approach_comparison.md" in outputs
-    assert not any("defense" in path or "watermark" in path for path in outputs)  # no defenses by default
+    # No defense table by default, but the attack-vs-defense table (B4B's settings only).
+    assert not any(word in path for path in outputs for word in ("/defense_", "watermark", "dataset_inference"))
+    assert "paper_figures/attack_vs_defense.md" in outputs
     assert targets.extraction_dump(config, "v", "head_recreation", "q") == "results/dumps/v/q/views_seed0.h5"
     assert targets.defended_dump("results/dumps/v/q/answers.h5", "poisoning_sigma0.3") == "results/dumps/v/q/defended/poisoning_sigma0.3/answers.h5"
 

@@ -49,10 +49,20 @@ CLAIMS = {
         "Splitting the queries over several accounts (sybils) does not get around B4B: the copy is not "
         "better than with one account (Dubinski et al. 2023)."
     ),
+    "dataset_inference_flags_stolen": (
+        "Dataset inference flags a stolen copy: under the victim's density model its representations of the "
+        "victim's training images score higher than of unseen images (Dziedzic et al. 2022)."
+    ),
+    "dataset_inference_spares_independent": (
+        "Dataset inference tells a stolen copy from an independent encoder: the copy's train-unseen gap exceeds "
+        "that of a victim recipe trained from another seed on the same data (Dziedzic et al. 2022)."
+    ),
 }
+# Claims whose effect is a log-likelihood gap (nats), not an accuracy difference.
+NATS_CLAIMS = ("dataset_inference_flags_stolen", "dataset_inference_spares_independent")
 TABLE_COLUMNS = [
     "claim", "statement", "victim", "comparison", "effect",
-    "ci_low", "ci_high", "margin", "n_seeds", "verdict",
+    "ci_low", "ci_high", "margin", "n_seeds", "verdict", "unit",
 ]
 IN_DISTRIBUTION = "in_distribution"
 # Columns a probe record may lack (baselines have no approach, raw pixels no victim, ...).
@@ -156,6 +166,7 @@ def _row(claim: str, victim, comparison: str, interval: Interval, margin: float)
         "margin": margin,
         "n_seeds": interval.n_seeds,
         "verdict": verdict(interval, margin),
+        "unit": "nats" if claim in NATS_CLAIMS else "accuracy",
     }
 
 
@@ -333,12 +344,45 @@ def _defense_claims(probes, margin, n_boot) -> list[dict]:
     return rows
 
 
+def _inference_cell(record: dict) -> str:
+    cell = _cell_text(record.get("approach"), record.get("loss"), record.get("query_set"), record.get("budget"))
+    return f"{record['defense']}: {cell}" if record.get("defense") else cell
+
+
+def _gap(record: dict) -> Interval:
+    """A dataset-inference record's train - unseen gap with its 95% Welch interval."""
+    return Interval(record["difference"], record["difference_low"], record["difference_high"], 1, record["n_train"])
+
+
+def _dataset_inference_claims(records: list[dict]) -> list[dict]:
+    """Per stolen copy: its gap (flags_stolen, against 0); per stolen copy and independent
+    twin of its victim: the copy's gap minus the twin's (spares_independent, against 0),
+    its interval from the two Welch intervals as if independent (the two gaps are
+    measured on the same images, so this is wider than a paired interval)."""
+    rows = []
+    testable = [r for r in records if r.get("testable", True) and r.get("difference") is not None]
+    for record in testable:
+        if record["suspect_kind"] not in ("stolen", "defended_stolen"):
+            continue
+        victim, copy = record["victim"], _gap(record)
+        rows.append(_row("dataset_inference_flags_stolen", victim, f"{_inference_cell(record)}: train − unseen", copy, 0.0))
+        for twin in (r for r in testable if r["suspect_kind"] == "independent" and r["victim"] == victim):
+            other = _gap(twin)
+            se = np.hypot((copy.high - copy.low) / (2 * 1.96), (other.high - other.low) / (2 * 1.96))
+            effect = copy.estimate - other.estimate
+            interval = Interval(effect, effect - 1.96 * se, effect + 1.96 * se, 1, copy.n_images)
+            text = f"{_inference_cell(record)} − independent {twin['suspect']} (train − unseen gaps)"
+            rows.append(_row("dataset_inference_spares_independent", victim, text, interval, 0.0))
+    return rows
+
+
 def claims_table(
     probes: pd.DataFrame,
     query_set_kinds: dict[str, str],
     victim_train_sizes: dict[str, int],
     margin: float = 0.02,
     n_boot: int = 2000,
+    inference_records: list[dict] = (),
 ) -> pd.DataFrame:
     """One row per comparison testing one of ``CLAIMS`` on one downstream task's probes.
 
@@ -350,7 +394,9 @@ def claims_table(
     ``query_set_kinds``: query set -> "in_distribution" | "out_of_distribution" | "noise".
     ``victim_train_sizes``: victim -> training-set size (for the query fraction in text).
     ``margin``: non-inferiority margin (accuracy as a fraction) for close_copy and
-    direct_vs_head. Effects and intervals are accuracy differences as fractions.
+    direct_vs_head. Effects and intervals are accuracy differences as fractions, but for
+    the dataset-inference claims (``inference_records``: dataset-inference records, whose
+    effects are log-likelihood gaps in nats; column ``unit``).
     """
     all_probes = probes
     probes = _with_optional_columns(_undefended(probes))
@@ -363,6 +409,7 @@ def claims_table(
         + _direct_vs_head(cells, margin, n_boot)
         + _api_beats_own_ssl(probes, cells, n_boot)
         + _defense_claims(_with_optional_columns(all_probes), margin, n_boot)
+        + _dataset_inference_claims(list(inference_records))
     )
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
@@ -418,10 +465,14 @@ def _markdown_table(frame: pd.DataFrame) -> list[str]:
 def _readable_table(table: pd.DataFrame) -> pd.DataFrame:
     """The comparison table with effect and interval as "effect [low, high]" in points."""
     readable = table[["claim", "victim", "comparison"]].copy()
+    def shown(value: float, unit: str) -> str:
+        return _points(value) if unit != "nats" else ("n/a" if pd.isna(value) else f"{value:.3f} nats")
+
     readable["effect [95% CI] (points)"] = [
-        f"{_points(row.effect)} [{_points(row.ci_low)}, {_points(row.ci_high)}]" for row in table.itertuples()
+        f"{shown(row.effect, row.unit)} [{shown(row.ci_low, row.unit)}, {shown(row.ci_high, row.unit)}]"
+        for row in table.itertuples()
     ]
-    readable["margin (points)"] = [_points(value) for value in table["margin"]]
+    readable["margin (points)"] = [shown(value, unit) for value, unit in zip(table["margin"], table["unit"])]
     readable["seeds"] = table["n_seeds"].to_numpy()
     readable["verdict"] = table["verdict"].to_numpy()
     return readable
@@ -437,7 +488,8 @@ def claims_markdown(table: pd.DataFrame, summary: pd.DataFrame) -> str:
         "resampled seeds and images). A comparison *holds* when its interval lies above the "
         "margin, is *contradicted* when it lies below, and is *inconclusive* otherwise. "
         "Claims that A is at least as good as B use a negative margin (A may be up to that "
-        "much worse); claims that A beats B use margin 0.",
+        "much worse); claims that A beats B use margin 0. Dataset-inference rows compare "
+        "log-likelihood gaps (nats) with their Welch intervals instead.",
         "",
         "## Summary",
         "",

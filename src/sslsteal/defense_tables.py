@@ -530,6 +530,7 @@ def attack_vs_defense_table(cells: list[dict], watermark_null: dict, watermark_f
             row["watermark_accuracy"] = read_json(cell["watermark"])["accuracy"]
         rows.append(row)
     table = pd.DataFrame(rows).reindex(columns=ATTACK_VS_DEFENSE_COLUMNS)
+    table[["watermark_flagged", "inference_flagged"]] = table[["watermark_flagged", "inference_flagged"]].astype(object)
     for victim, null_paths in watermark_null.items():
         null = np.array([read_json(path)["accuracy"] for path in null_paths])
         mine = (table["victim"] == victim) & table["watermark_accuracy"].notna()

@@ -327,6 +327,16 @@ def claims_probes(config: dict) -> list[str]:
     return sorted(paths)
 
 
+def claims_inference_records(config: dict) -> list[str]:
+    """The dataset-inference records the claims table reads: every suspect of every
+    victim it covers, and the victim's independent twin (the innocent the claims compare with)."""
+    paths = []
+    for victim in cfg.dataset_inference_victims(config):
+        paths += dataset_inference_suspects(config, victim)
+        paths += [p for p in dataset_inference_null(config, victim) if "/independent/" in p]
+    return list(dict.fromkeys(paths))
+
+
 def published_matches(config: dict, published_file: str | Path) -> dict:
     """One entry per published cell of ``published_file``: the paper's numbers and, for
     every run of this config that reproduces it, the probe JSONs of the stolen copy (at
