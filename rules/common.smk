@@ -9,7 +9,7 @@ from snakemake.utils import min_version
 from sslsteal import config as cfg
 from sslsteal import targets
 from sslsteal.config import canonical
-from sslsteal.defense_spec import needs_calibration, parse_defense
+from sslsteal.defense_spec import B4B_SETTINGS, needs_calibration, parse_defense
 from sslsteal.io import config_hash
 from sslsteal.registry import APPROACHES, DEFENSE_KINDS, LOSSES, wildcard_pattern
 
@@ -167,7 +167,9 @@ def b4b_settings(wildcards):
     """defenses.b4b's settings for a B4B defense (none for the others, so changing the
     block reruns only B4B's jobs)."""
     if parse_defense(wildcards.defense)["kind"] == "b4b":
-        return canonical(DEFENSES.get("b4b", {}))
+        # Only what shapes the answers (not the block's victims, attacks or sybil list).
+        block = DEFENSES.get("b4b", {})
+        return canonical({k: block[k] for k in B4B_SETTINGS if k in block})
     return {}
 
 

@@ -331,3 +331,15 @@ def test_b4b_transformation_leaves_a_legitimate_users_probe_unchanged():
     plain = linear_probe(features[:200], labels[:200], features[200:], labels[200:], l2_grid=[1e-3], seed=0)
     moved = linear_probe(transformed[:200], labels[:200], transformed[200:], labels[200:], l2_grid=[1e-3], seed=0)
     assert moved["accuracy"] == plain["accuracy"]
+
+
+def test_b4b_defaults_are_the_schemas():
+    import yaml
+
+    from sslsteal.config import SCHEMA
+    from sslsteal.defense_spec import B4B_SETTINGS
+    from sslsteal.defenses import B4B_DEFAULTS
+
+    schema = yaml.safe_load(SCHEMA.read_text())["properties"]["defenses"]["properties"]["b4b"]["properties"]
+    assert set(B4B_DEFAULTS) == set(B4B_SETTINGS)
+    assert {key: schema[key]["default"] for key in B4B_SETTINGS} == B4B_DEFAULTS

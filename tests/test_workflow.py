@@ -165,9 +165,22 @@ def test_every_output_exists_and_is_well_formed(tiny_run):
     claims = pd.read_csv(w / "paper_figures/claims.csv")
     assert set(claims["claim"]) == {
         "close_copy", "more_queries", "in_distribution_queries", "contrastive_losses", "direct_vs_head", "api_beats_own_ssl",
-        "poisoning_hurts_attacker_more", "detection_hurts_head_recreation_more",
+        "poisoning_hurts_attacker_more", "detection_hurts_head_recreation_more", "b4b_hurts_attacker_more",
+        "sybils_do_not_evade_b4b", "dataset_inference_flags_stolen", "dataset_inference_spares_independent",
     }
     assert claims["verdict"].isin(["holds", "contradicted", "inconclusive"]).all()
+
+    # Which attack beats which defense: 3 attacks and the user against none and 3
+    # defenses, each copy verified by the watermark and dataset inference.
+    versus = pd.read_csv(w / "paper_figures/attack_vs_defense.csv")
+    assert len(versus) == 4 * 4 and set(versus["defense"]) == {"none", "poisoning_sigma3", "detection_fpr0.05", "b4b_sybils2"}
+    copies = versus[versus["party"] != "legitimate user"]
+    assert copies["watermark_p"].between(0, 1).all() and copies["inference_p"].between(0, 1).all()
+    assert copies["cka_low"].le(copies["cka"]).all() and copies["cka"].le(copies["cka_high"]).all()
+    defended = versus[versus["defense"] != "none"]
+    assert defended["drop_low"].le(defended["drop_points"]).all()
+    assert versus.loc[versus["defense"] == "b4b_sybils2", "b4b_mean_sigma"].gt(0).all()
+    assert "## Victim simclr_wm_synthetic" in (w / "paper_figures/attack_vs_defense.md").read_text()
     assert ((claims["ci_low"] <= claims["effect"]) & (claims["effect"] <= claims["ci_high"])).all()
 
     # Every rule wrote its log and benchmark.

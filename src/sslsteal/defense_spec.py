@@ -31,6 +31,10 @@ EXAMPLES = (
 )
 
 
+# The keys of defenses.b4b that shape B4B's answers (the rest say where it runs).
+B4B_SETTINGS = ("bits", "scale", "growth", "seed", "transform")
+
+
 def parse_defense(name: str) -> dict:
     """A defense's settings from its name, e.g. ``poisoning_sigma0.3`` ->
     ``{"kind": "poisoning", "sigma": 0.3}``. The name is the path wildcard, so any

@@ -125,7 +125,8 @@ def resolve_defense(name: str, calibration_paths=(), b4b_settings: dict | None =
     return spec
 
 
-# defenses.b4b's settings when the block leaves them out (the schema holds the same).
+# defenses.b4b's settings when the block leaves them out (the schema holds the same;
+# tests/test_defenses.py checks it).
 B4B_DEFAULTS = {"bits": 12, "scale": 0.1, "growth": 1000.0, "seed": 0, "transform": True}
 
 
