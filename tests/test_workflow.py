@@ -291,8 +291,11 @@ def test_figure_setting_reruns_only_the_figure(tiny_run, tmp_path):
     config = edited_config(tmp_path, lambda c: c["paper_figures"]["figure"].update(dpi=100))
     # Only the rules that draw a figure (the defense rules write their small tables
     # beside their figures, in the same job).
-    drawing = {"accuracy_vs_queries_figure": len(VICTIMS) + 1, "defense_poisoning_table": 1, "defense_detection_table": 1}
-    assert planned_jobs(tiny_run, config) == {**drawing, "watermark_table": 1, "dataset_inference_table": 1, "paper_figures": 1}
+    drawing = {
+        "accuracy_vs_queries_figure": len(VICTIMS) + 1, "defense_poisoning_table": 1, "defense_detection_table": 1,
+        "defense_b4b_table": 1, "attack_vs_defense_table": 1,
+    }
+    assert planned_jobs(tiny_run, config) == {**drawing, "watermark_table": 1, "dataset_inference_table": 2, "paper_figures": 1}
 
 
 def test_new_budget_runs_only_its_jobs(tiny_run, tmp_path):
@@ -346,8 +349,9 @@ def test_new_attack_runs_against_a_defense(tmp_path, approach, dump_rule):
 
 
 def test_grid_block_of_the_new_attacks_adds_only_its_jobs(tmp_path):
-    """2 victims x 2 approaches x 2 losses: 8 extractions and their probes, and the
-    views dump of the victim no head-recreation cell queried yet; nothing else."""
+    """2 victims x 2 approaches x 2 losses: 8 extractions and their probes, the views
+    dump of the victim no head-recreation cell queried yet, and dataset inference on the
+    4 new copies of simclr_synthetic (a victim it covers); nothing else."""
     config = yaml.safe_load(TINY.read_text())
     config["extraction"]["grid"].append(
         {"victims": [VICTIM, "simsiam_synthetic"], "approaches": ["stolenencoder", "contsteal"], "losses": ["mse", "cosine"],
@@ -357,7 +361,9 @@ def test_grid_block_of_the_new_attacks_adds_only_its_jobs(tmp_path):
     grown.write_text(yaml.safe_dump(config))
     before, after = planned_jobs(tmp_path / "before"), planned_jobs(tmp_path / "after", grown)
     changed = {rule: after.get(rule, 0) - before.get(rule, 0) for rule in set(before) | set(after)}
-    assert {rule: n for rule, n in changed.items() if n} == {"extract": 8, "probe_stolen": 8, "dump_victim_views": 1}
+    assert {rule: n for rule, n in changed.items() if n} == {
+        "extract": 8, "probe_stolen": 8, "dump_victim_views": 1, "verify_dataset_inference_stolen": 4,
+    }
 
 
 def test_noise_cell_needs_no_dataset_for_its_queries(tmp_path):
