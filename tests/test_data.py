@@ -143,3 +143,27 @@ def test_real_fashion_mnist_from_debian_mirror(tmp_path):
     assert manifest["splits"]["test"]["n"] == 10000
     again = prepare_dataset("fashion_mnist", tmp_path, {"mirrors": [], "download": False})
     assert again["source"] == "already prepared"
+
+
+def test_idx_reader_matches_torchvision_and_refuses_a_truncated_file(tmp_path):
+    """Fashion-MNIST's prepared files are read with numpy (no torchvision import in
+    every job); the same bytes through torchvision's own reader give the same arrays."""
+    import struct
+
+    import numpy as np
+    import torch
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    from sslsteal.data import read_idx
+    from sslsteal.errors import DatasetUnavailableError
+
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (7, 28, 28), dtype=np.uint8), rng.integers(0, 10, 7, dtype=np.uint8)
+    image_file, label_file = tmp_path / "images-idx3-ubyte", tmp_path / "labels-idx1-ubyte"
+    image_file.write_bytes(struct.pack(">BBBBiii", 0, 0, 8, 3, 7, 28, 28) + images.tobytes())
+    label_file.write_bytes(struct.pack(">BBBBi", 0, 0, 8, 1, 7) + labels.tobytes())
+    assert torch.equal(torch.from_numpy(read_idx(image_file)), read_image_file(str(image_file)))
+    assert torch.equal(torch.from_numpy(read_idx(label_file)).long(), read_label_file(str(label_file)))
+    image_file.write_bytes(image_file.read_bytes()[:-5])
+    with pytest.raises(DatasetUnavailableError, match="header says"):
+        read_idx(image_file)
