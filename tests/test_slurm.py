@@ -185,6 +185,7 @@ def one_cell_config(path: Path) -> Path:
     config["victims"] = {VICTIM: config["victims"][VICTIM]}
     config["defenses"] = {}  # tested locally (tests/test_workflow.py); here: one chain
     config["baselines"] = {}  # likewise
+    config["paper_figures"].pop("attack_vs_defense")  # likewise (it attacks the watermarked victim)
     approach, loss, query_set, budget = CELL.split("/")
     config["extraction"]["grid"] = [
         {"approaches": [approach], "losses": [loss], "query_sets": [query_set], "budgets": [int(budget)]}
@@ -293,6 +294,15 @@ ENCODER_RULES = {"train_victim", "dump_victim", "dump_victim_views", "extract"} 
     "probe_defended_victim",
     "verify_watermark_victim",
     "verify_watermark_stolen",
+    "verify_watermark_defended_stolen",
+    # dataset inference: the density model and each suspect's test
+    "fit_dataset_inference",
+    "verify_dataset_inference_victim",
+    "verify_dataset_inference_stolen",
+    "verify_dataset_inference_defended",
+    "verify_dataset_inference_independent",
+    "verify_dataset_inference_own_ssl",
+    "verify_dataset_inference_random_init",
     # the watermark's null and the detector's calibration
     "verify_watermark_independent",
     "verify_watermark_own_ssl",
@@ -315,7 +325,10 @@ LIGHT_RULES = {
     "collect_defense_probes",
     "defense_poisoning_table",
     "defense_detection_table",
+    "defense_b4b_table",
     "watermark_table",
+    "dataset_inference_table",
+    "attack_vs_defense_table",
     "paper_comparison",
     "claims",
 }
