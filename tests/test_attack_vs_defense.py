@@ -1,11 +1,7 @@
 """The attack-vs-defense table: its cells as targets (job counts of configs/tiny.yaml's
 table and of the shipped configs) and its numbers against independent computations."""
 
-import copy
 import json
-import re
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -20,6 +16,8 @@ from sslsteal import targets
 from sslsteal.defense_tables import USER, attack_vs_defense_table, write_attack_vs_defense
 from sslsteal.probe import encode_correct
 
+from dry_run import planned
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.yaml"
 EMPTY = Path(tempfile.mkdtemp(prefix="sslsteal-avd-"))
@@ -27,19 +25,6 @@ EMPTY = Path(tempfile.mkdtemp(prefix="sslsteal-avd-"))
 
 def loaded(path: Path) -> dict:
     return cfg.load(yaml.safe_load(path.read_text()), workdir=EMPTY)
-
-
-def planned(workdir: Path, config: Path, *target: str) -> dict[str, int]:
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(config), "--cores", "1", *target, "--dry-run", "--quiet", "rules"]
-    result = subprocess.run(command, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
-    counts = {}
-    for line in (result.stdout + result.stderr).splitlines():
-        match = re.fullmatch(r"\s*([a-z_]+)\s+(\d+)\s*", line)
-        if match and match.group(1) != "total":
-            counts[match.group(1)] = int(match.group(2))
-    return counts
 
 
 def test_cells_of_each_shipped_config():

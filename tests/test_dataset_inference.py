@@ -6,8 +6,6 @@ import copy
 import json
 import math
 import re
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -20,6 +18,8 @@ from sslsteal import config as cfg
 from sslsteal import dataset_inference as di
 from sslsteal import targets
 from sslsteal.errors import ConfigError
+
+from dry_run import planned
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = yaml.safe_load((ROOT / "configs" / "tiny.yaml").read_text())
@@ -194,19 +194,6 @@ def test_defaults_and_targets():
 
 
 # --- jobs -----------------------------------------------------------------------------------
-
-
-def planned(workdir: Path, config: Path, *target: str) -> dict[str, int]:
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(config), "--cores", "1", *target, "--dry-run", "--quiet", "rules"]
-    result = subprocess.run(command, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
-    counts = {}
-    for line in (result.stdout + result.stderr).splitlines():
-        match = re.fullmatch(r"\s*([a-z_]+)\s+(\d+)\s*", line)
-        if match and match.group(1) != "total":
-            counts[match.group(1)] = int(match.group(2))
-    return counts
 
 
 def test_the_table_plans_one_job_per_record(tmp_path):

@@ -10,7 +10,7 @@ whose representations have another width than the victim's is recorded as not te
 from pathlib import Path
 
 from sslsteal import dataset_inference as di
-from sslsteal.backbones import load_encoder, random_init_encoder, representations
+from sslsteal.backbones import load_encoder, load_suspect, representations
 from sslsteal.data import load_split
 from sslsteal.io import read_json, write_json
 from sslsteal.runtime import configure_torch, logged_to
@@ -24,13 +24,8 @@ with logged_to(snakemake.log[0]) as log:
     model = di.model_from_json(stored)
     device = configure_torch(snakemake.threads, params.precision)
     _, meta = load_encoder(snakemake.input.victim, expect={"config_hash": params.victim_hash})
-    if params.suspect_kind == "random_init":
-        # The victim's architecture, weights drawn as the random-init probes draw them.
-        suspect = random_init_encoder(meta["backbone"], meta["in_channels"], meta["image_size"], int(wc.seed))
-        suspect_meta = {}
-    else:
-        key = "config_hash" if params.suspect_kind in ("victim", "independent") else "victim_config_hash"
-        suspect, suspect_meta = load_encoder(snakemake.input.suspect, expect={key: params.suspect_hash})
+    seed = int(wc.seed) if params.suspect_kind == "random_init" else None
+    suspect, suspect_meta = load_suspect(params.suspect_kind, snakemake.input.get("suspect"), meta, params.suspect_hash, seed)
     root = Path(snakemake.input.dataset).parent
     train, _ = load_split(root, options["train_split"])
     train = train[: options["train_images"]]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from sslsteal.backbones import load_encoder, random_init_encoder, representations
+from sslsteal.backbones import load_encoder, load_suspect, representations
 from sslsteal.data import load_split
 from sslsteal.io import write_json
 from sslsteal.runtime import configure_torch, logged_to
@@ -25,13 +25,8 @@ with logged_to(snakemake.log[0]) as log:
     head = victim_watermark_head(meta)
     if head is None:
         raise ValueError(f"{snakemake.input.watermarked} has no trained watermark head (recipe.watermark)")
-    if params.suspect_kind == "random_init":
-        # The victim's architecture, weights drawn as the random-init probes draw them.
-        suspect = random_init_encoder(meta["backbone"], meta["in_channels"], meta["image_size"], int(wc.seed))
-        suspect_meta = {}
-    else:
-        key = "config_hash" if params.suspect_kind in ("victim", "independent") else "victim_config_hash"
-        suspect, suspect_meta = load_encoder(snakemake.input.suspect, expect={key: params.suspect_hash})
+    seed = int(wc.seed) if params.suspect_kind == "random_init" else None
+    suspect, suspect_meta = load_suspect(params.suspect_kind, snakemake.input.get("suspect"), meta, params.suspect_hash, seed)
     verification = params.verification
     images, _ = load_split(Path(snakemake.input.dataset).parent, verification["split"])
     images = images[-verification["last"] :]

@@ -190,6 +190,18 @@ def save_encoder(path, encoder: nn.Module, backbone: dict, in_channels: int, ima
     )
 
 
+def load_suspect(kind: str, path, victim_meta: dict, expected_hash: str | None, seed: int | None = None) -> tuple[nn.Module, dict]:
+    """An ownership test's suspect and its checkpoint metadata: a random-init encoder of
+    the victim's architecture (``kind`` random_init, weights drawn from ``seed`` as the
+    random-init probes draw them; no metadata), or the checkpoint at ``path``, checked
+    against ``expected_hash``: its own config hash for a victim or an independent twin,
+    its victim's for a copy or an own-SSL encoder."""
+    if kind == "random_init":
+        return random_init_encoder(victim_meta["backbone"], victim_meta["in_channels"], victim_meta["image_size"], seed), {}
+    key = "config_hash" if kind in ("victim", "independent") else "victim_config_hash"
+    return load_encoder(path, expect={key: expected_hash})
+
+
 def load_encoder(path, expect: dict | None = None) -> tuple[nn.Module, dict]:
     """Rebuild an encoder from :func:`save_encoder`'s checkpoint (``weights_only=True``).
 

@@ -69,18 +69,14 @@ def train_stolen(
     encoder without the head, and the training log."""
     if len(inputs) != len(targets):
         raise ValueError(f"{len(inputs)} query images but {len(targets)} answers")
-    stolen = build_encoder(backbone, in_channels, image_size).to(device)
-    modules: list[nn.Module] = [stolen]
     head = None
     if with_head:
+        stolen = build_encoder(backbone, in_channels, image_size).to(device)
         # The attacker does not know the victim's head; it uses SimCLR's shape, sized to the answers.
         head = projection_head(stolen.representation_dim, targets.shape[1]).to(device)
-        modules.append(head)
-    elif stolen.representation_dim != targets.shape[1]:
-        raise ValueError(
-            f"direct extraction needs the stolen representation ({stolen.representation_dim}-d) to match the "
-            f"victim's answers ({targets.shape[1]}-d); choose a stolen backbone of that width"
-        )
+    else:
+        stolen = _headless_copy(backbone, in_channels, image_size, targets.shape[1], "direct", device)
+    modules: list[nn.Module] = [stolen] if head is None else [stolen, head]
     objective = stealing_loss(loss, **loss_options)
     targets = targets.to(device)
 
