@@ -14,8 +14,13 @@ def planned(workdir: Path, config: Path, *target: str) -> dict[str, int]:
                "--configfile", str(config), "--cores", "1", *target, "--dry-run", "--quiet", "rules"]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
+    return job_counts(result.stdout + result.stderr)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The per-rule job counts of a ``--quiet rules`` dry run's output (without the total)."""
     counts = {}
-    for line in (result.stdout + result.stderr).splitlines():
+    for line in output.splitlines():
         match = re.fullmatch(r"\s*([a-z_]+)\s+(\d+)\s*", line)
         if match and match.group(1) != "total":
             counts[match.group(1)] = int(match.group(2))

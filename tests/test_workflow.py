@@ -20,6 +20,8 @@ import yaml
 from sslsteal.backbones import load_encoder
 from sslsteal.dumps import read_dump
 
+from dry_run import job_counts
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
@@ -46,12 +48,7 @@ def snakemake(workdir: Path, *args: str, config: Path = TINY, check: bool = True
 def planned_jobs(workdir: Path, config: Path = TINY, *targets: str) -> dict[str, int]:
     """Jobs per rule that a dry run would execute (empty when nothing is to be done)."""
     result = snakemake(workdir, *targets, "--dry-run", "--quiet", "rules", config=config)
-    counts = {}
-    for line in (result.stdout + result.stderr).splitlines():
-        match = re.fullmatch(r"\s*([a-z_]+)\s+(\d+)\s*", line)
-        if match and match.group(1) != "total":
-            counts[match.group(1)] = int(match.group(2))
-    return counts
+    return job_counts(result.stdout + result.stderr)
 
 
 @pytest.fixture(scope="module")
