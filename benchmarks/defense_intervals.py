@@ -54,7 +54,7 @@ def main() -> None:
     paths = [str(PROBES / path) for path in PARTIES.values()]
     paths += glob.glob(str(PROBES / "defended" / "*" / "**" / f"{VICTIM}" / "**" / "*.json"), recursive=True)
     paths += glob.glob(str(PROBES / "defended" / "*" / "victim" / VICTIM / "seed0.json"))
-    table = claims_table(collect(sorted(set(paths))), {"fashion_mnist_test": "in_distribution"}, {})
+    table = claims_table(collect(sorted(set(paths))), {VICTIM: {"fashion_mnist_test": "in_distribution"}}, {})
     for row in table[table["claim"].str.contains("poisoning|detection")].itertuples():
         print(f"{row.claim}: {row.comparison}: {100 * row.effect:.1f} [{100 * row.ci_low:.1f}, {100 * row.ci_high:.1f}] {row.verdict}")
 

@@ -90,7 +90,13 @@ PAPER_RECIPE = {
 # configs/paper.yaml, extraction: the paper's CIFAR10 cell (direct SoftNN) and its settings.
 PAPER_EXTRACTION = {"loss": "softnn", "lr": 0.001, "batch_size": 256, "temperature": 100.0, "weight_decay": 0.0}
 # configs/paper.yaml, probe.
-PAPER_PROBE = {"l2_grid": [1.0e-6, 1.0e-5, 1.0e-4, 1.0e-3, 1.0e-2, 1.0e-1], "validation_fraction": 0.1}
+PAPER_PROBE = {
+    "l2_grid": [
+        1.0e-6, 2.2e-6, 4.6e-6, 1.0e-5, 2.2e-5, 4.6e-5, 1.0e-4, 2.2e-4,
+        4.6e-4, 1.0e-3, 2.2e-3, 4.6e-3, 1.0e-2, 2.2e-2, 4.6e-2, 1.0e-1,
+    ],
+    "folds": 5,
+}
 
 FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),

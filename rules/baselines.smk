@@ -29,6 +29,9 @@ rule train_own_ssl:
         victim=lambda wildcards: canonical(config["victims"][wildcards.victim]),
         query_set=lambda wildcards: canonical(config["query_sets"][wildcards.query_set]),
         steps=EXTRACTION["steps"],
+        batch_size=lambda wildcards: cfg.own_ssl_batch_size(
+            config, wildcards.victim, wildcards.query_set, int(wildcards.budget)
+        ),
         precision=PRECISION,
         victim_hash=victim_hash,
     script:

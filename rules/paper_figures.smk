@@ -152,6 +152,6 @@ rule claims:
     params:
         query_set_kinds=canonical(cfg.query_set_kinds(config)),
         victim_train_sizes=canonical(cfg.victim_train_sizes(config)),
-        margin=config["paper_figures"]["claims"]["margin"],
+        margin_fraction=config["paper_figures"]["claims"]["margin_fraction"],
     script:
         "../workflow_scripts/claims_table.py"

@@ -1,8 +1,9 @@
 # Stage 5: the linear probe, one protocol for every encoder: the victim, each stolen
 # copy, and the encoders that give their numbers a meaning (random init of the victim's
 # architecture, raw pixels, the attacker's own SSL, an independently trained twin).
-# Every probe is one seed: it draws the probe's labelled subset and validation split
-# (and, for random init, the weights), so probes with the same seed are paired.
+# Every probe is one seed: it draws the probe's labelled subset and the folds that choose
+# its L2 penalty (and, for random init, the weights), so probes with the same seed are
+# paired.
 
 
 rule probe_stolen:

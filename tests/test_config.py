@@ -145,6 +145,9 @@ BAD_CONFIGS = {
     "labelled subset given twice": (lambda c: c["probe"]["downstream"][DOWNSTREAM].update(train_size=100), f"probe.downstream.{DOWNSTREAM}.labels_per_class", "not both"),
     "probe test set above its split": (lambda c: c["probe"]["downstream"][DOWNSTREAM].update(test_last=20000), f"probe.downstream.{DOWNSTREAM}.test_last", "exceeds"),
     "probe test split overlapping the queries": (lambda c: c["query_sets"][QUERY_SET].update(exclude_last=0), f"query_sets.{QUERY_SET}.exclude_last", "set exclude_last >= 200"),
+    "more probe folds than labels per class": (lambda c: c["probe"].update(folds=60), "probe.folds", f"probe.downstream.{DOWNSTREAM}.labels_per_class is 50"),
+    "probe folds below two": (lambda c: c["probe"].update(folds=1), "probe.folds", "less than the minimum of 2"),
+    "old probe validation split": (lambda c: c["probe"].update(validation_fraction=0.2), "probe.validation_fraction", "give probe.folds"),
     # --- baselines
     "own SSL budget above the pool": (lambda c: c["baselines"]["own_ssl"].update(budgets=[100, 6000]), "baselines.own_ssl.budgets", "exceed the 400 images"),
     "own SSL on an unknown query set": (lambda c: c["baselines"]["own_ssl"].update(query_sets=["cifar10_test"]), "baselines.own_ssl.query_sets", "not defined under query_sets"),
@@ -300,26 +303,73 @@ def test_cells_and_seeds_of_the_default_config():
     config = loaded(DEFAULT)
     cells = cfg.extraction_cells(config, "simclr_fashion_mnist")
     headline = [c for c in cells if c[0] == "direct" and c[2] == "fashion_mnist_test"]
-    # 4 losses x 2 budgets x 3 seeds, written out rather than recomputed.
+    # 4 losses x 2 budgets x 3 seeds, written out rather than recomputed; every cell a
+    # claim compares (head approaches, other query sets, own SSL) at the same 3 seeds.
     assert len(headline) == 24 and {c[-1] for c in headline} == {0, 1, 2}
-    assert {c[-1] for c in cells if c[0] != "direct"} == {0}
-    assert len(cells) == 24 + 2 + 2
-    assert cfg.own_ssl_cells(config, "simclr_fashion_mnist") == [("fashion_mnist_test", 1000, 0), ("fashion_mnist_test", 5000, 0)]
+    assert {c[-1] for c in cells if c[0] != "direct"} == {0, 1, 2}
+    assert {c[-1] for c in cells if c[2] != "fashion_mnist_test"} == {0, 1, 2}
+    assert len(cells) == 24 + 2 * 3 + 2 * 3
+    assert cfg.own_ssl_cells(config, "simclr_fashion_mnist") == [
+        ("fashion_mnist_test", budget, seed) for budget in (1000, 5000) for seed in (0, 1, 2)
+    ]
+    # Own SSL gets the extraction's steps and images per step (loss_options: 128).
+    assert cfg.own_ssl_batch_size(config, "simclr_fashion_mnist", "fashion_mnist_test", 5000) == 128
     assert cfg.probe_seeds(config) == [0, 1, 2]
     assert cfg.independent_victims(config) == ["simclr_fashion_mnist"]
     assert cfg.query_pool_size(config, "fashion_mnist_test") == 5000
     assert cfg.comparison_cell(config, "simclr_fashion_mnist") == ("fashion_mnist_test", 5000)
 
 
+def test_query_sets_are_judged_per_victim_in_the_paper_config():
+    """configs/paper.yaml has CIFAR10, SVHN and STL10 victims: SVHN and STL10 queries are
+    out-of-distribution for the CIFAR10 victim although other victims train on them, and
+    the share of the training set uses each victim's own training size."""
+    paper = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())
+    kinds = cfg.query_set_kinds(paper)
+    assert kinds["simclr_cifar10"]["cifar10_test"] == "in_distribution"
+    assert kinds["simclr_cifar10"]["svhn_train"] == "out_of_distribution"
+    assert kinds["simclr_cifar10"]["stl10_unlabeled"] == "out_of_distribution"
+    assert kinds["simclr_svhn"]["svhn_test"] == "in_distribution"
+    assert kinds["simclr_svhn"]["cifar10_test"] == "out_of_distribution"
+    assert kinds["simclr_stl10"]["stl10_test"] == "in_distribution"
+    sizes = cfg.victim_train_sizes(paper)
+    assert sizes["simclr_cifar10"] == 50000 and sizes["simclr_stl10"] == 100000
+    assert sizes["simsiam_imagenet"] == 1281167  # imported: trained by its authors on all of ImageNet
+    # A train_size is the victim's real training set.
+    assert cfg.victim_train_sizes(loaded(TINY))[VICTIM] == (TINY["victims"][VICTIM]["train_size"] or TINY["datasets"]["synthetic"]["n_train"])
+
+
+def test_own_ssl_images_per_step_follow_the_extraction_or_are_given():
+    config = loaded(TINY)
+    sizes = {cell_options["batch_size"] for cell_options in config["extraction"]["loss_options"].values()}
+    for query_set, budget, _ in cfg.own_ssl_cells(config, VICTIM):
+        assert cfg.own_ssl_batch_size(config, VICTIM, query_set, budget) in sizes
+    given = loaded(edited(TINY, lambda c: c["baselines"]["own_ssl"].update(batch_size=32)))
+    assert cfg.own_ssl_batch_size(given, VICTIM, QUERY_SET, 100) == 32
+    # A budget no direct extraction cell uses: nothing to match, so it must be given.
+    error = refused(edited(TINY, lambda c: c["baselines"]["own_ssl"].update(budgets=[100, 37])))
+    assert error.key == "baselines.own_ssl.batch_size" and "37" in str(error)
+
+
 def test_target_paths_of_the_default_config():
     config = loaded(DEFAULT)
     stolen = targets.stolen_probes(config, "simclr_fashion_mnist", "fashion_mnist")
     assert "results/probes/fashion_mnist/stolen/simclr_fashion_mnist/head_recreation/infonce/fashion_mnist_test/5000/seed0.json" in stolen
-    assert len(stolen) == 28
+    assert len(stolen) == 36
     baselines = targets.baseline_probes(config, "simclr_fashion_mnist", "fashion_mnist")
     assert "results/probes/fashion_mnist/raw_pixels/seed2.json" in baselines
-    assert "results/probes/fashion_mnist/own_ssl/simclr_fashion_mnist/fashion_mnist_test/5000/seed0.json" in baselines
-    assert len(baselines) == 3 * 4 + 2  # victim, random init, raw pixels, twin at 3 seeds; 2 own SSL
+    assert "results/probes/fashion_mnist/own_ssl/simclr_fashion_mnist/fashion_mnist_test/5000/seed2.json" in baselines
+    assert len(baselines) == 3 * 4 + 2 * 3  # victim, random init, raw pixels, twin at 3 seeds; 2 own SSL at 3
+    # The claims read B4B's defended copy and the user behind B4B at every seed (the
+    # attack-vs-defense table shows the first), and the copy undefended at each.
+    claims = targets.claims_probes(config)
+    for seed in (0, 1, 2):
+        for path in (
+            f"defended/b4b_sybils1/stolen/simclr_fashion_mnist/direct/infonce/fashion_mnist_test/5000/seed{seed}.json",
+            f"defended/b4b_sybils1/victim/simclr_fashion_mnist/seed{seed}.json",
+            f"stolen/simclr_fashion_mnist/direct/infonce/fashion_mnist_test/5000/seed{seed}.json",
+        ):
+            assert f"results/probes/fashion_mnist/{path}" in claims
     outputs = targets.paper_figure_outputs(config)
     assert "paper_figures/simclr_fashion_mnist/fashion_mnist/approach_comparison.md" in outputs
     # No defense table by default, but the attack-vs-defense table (B4B's settings only).

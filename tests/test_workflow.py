@@ -164,8 +164,13 @@ def test_every_output_exists_and_is_well_formed(tiny_run):
         "close_copy", "more_queries", "in_distribution_queries", "contrastive_losses", "direct_vs_head", "api_beats_own_ssl",
         "poisoning_hurts_attacker_more", "detection_hurts_head_recreation_more", "b4b_hurts_attacker_more",
         "sybils_do_not_evade_b4b", "dataset_inference_flags_stolen", "dataset_inference_spares_independent",
+        "fidelity_tells_copy_from_independent",
     }
-    assert claims["verdict"].isin(["holds", "contradicted", "inconclusive"]).all()
+    # The tiny run has 2 seeds: its accuracy comparisons are refused a verdict (3 needed);
+    # dataset inference's (one encoder each, Welch intervals) and fidelity's get one.
+    assert claims["verdict"].str.fullmatch(r"holds|contradicted|inconclusive|not tested \(.+\)").all()
+    seeded = claims[claims["unit"] == "accuracy"]
+    assert seeded["verdict"].str.startswith("not tested (").all()
 
     # Which attack beats which defense: 3 attacks and the user against none and 3
     # defenses, each copy verified by the watermark and dataset inference.
@@ -178,7 +183,11 @@ def test_every_output_exists_and_is_well_formed(tiny_run):
     assert defended["drop_low"].le(defended["drop_points"]).all()
     assert versus.loc[versus["defense"] == "b4b_sybils2", "b4b_mean_sigma"].gt(0).all()
     assert "## Victim simclr_wm_synthetic" in (w / "paper_figures/attack_vs_defense.md").read_text()
-    assert ((claims["ci_low"] <= claims["effect"]) & (claims["effect"] <= claims["ci_high"])).all()
+    # Every interval holds its estimate; an interval is missing only where the row says
+    # why (a victim with no floor for its margin, a record without fidelity blocks).
+    bounded = claims.dropna(subset=["ci_low", "ci_high"])
+    assert ((bounded["ci_low"] <= bounded["effect"]) & (bounded["effect"] <= bounded["ci_high"])).all()
+    assert claims.loc[claims["ci_low"].isna(), "verdict"].str.startswith("not tested (").all()
 
     # Every rule wrote its log and benchmark.
     assert (w / f"logs/train_victim/{VICTIM}.log").read_text().strip()

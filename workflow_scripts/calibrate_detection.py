@@ -36,7 +36,11 @@ with logged_to(snakemake.log[0]) as log:
     # A random order: a legitimate user's queries arrive in no particular order.
     chosen = np.random.default_rng(calibration["seed"]).choice(len(pool), size=calibration["queries"], replace=False)
     answers = representations(encoder.to(device), pool[torch.from_numpy(chosen)], device=device)
-    scores = similarity_to_earlier(detector_view(answers, projector)).numpy()
+    # The record keeps the scores to 7 decimals; the thresholds and flagged shares are
+    # computed from those same rounded scores, so a reader recomputing a flagged share
+    # from the record gets the recorded one exactly (with full-precision thresholds a
+    # score within 1e-7 of one could land on the other side of it).
+    scores = np.round(similarity_to_earlier(detector_view(answers, projector)).numpy().astype(np.float64), 7)
     thresholds = {f"{fpr:g}": calibrated_threshold(scores, fpr) for fpr in params.target_fprs}
     record = {
         "victim": snakemake.wildcards.victim,
@@ -45,7 +49,7 @@ with logged_to(snakemake.log[0]) as log:
         # The share of the calibration stream each threshold flags (at most the target).
         "flagged_fraction": {k: float((scores > t).mean()) for k, t in thresholds.items()},
         "images": [int(i) for i in index[chosen]],
-        "scores": [round(float(s), 7) for s in scores],
+        "scores": [float(s) for s in scores],
     }
     write_json(snakemake.output[0], record)
     log.info("calibrated on %d legitimate queries: thresholds %s", len(scores), thresholds)

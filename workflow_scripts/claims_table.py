@@ -11,9 +11,12 @@ with logged_to(snakemake.log[0]) as log:
         probes,
         query_set_kinds=snakemake.params.query_set_kinds,
         victim_train_sizes=snakemake.params.victim_train_sizes,
-        margin=snakemake.params.margin,
+        margin_fraction=snakemake.params.margin_fraction,
         inference_records=[read_json(path) for path in snakemake.input.inference],
     )
     summary = summarise_claims(table)
     write_claims(table, summary, snakemake.output.csv, snakemake.output.markdown)
     log.info("%d comparisons: %s", len(table), table["verdict"].value_counts().to_dict() if len(table) else {})
+    for row in summary.itertuples():
+        log.info("%s: %s (%d holds, %d contradicted, %d inconclusive, %d not tested)", row.claim, row.overall,
+                 row.n_holds, row.n_contradicted, row.n_inconclusive, row.n_not_tested)

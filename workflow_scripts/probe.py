@@ -20,8 +20,9 @@ with logged_to(snakemake.log[0]) as log:
     kind = snakemake.params.encoder_kind
     downstream = snakemake.params.downstream
     recipe = snakemake.params.recipe
-    # The repetition: draws the labelled subset, the validation split (and random-init
-    # weights); probes with the same seed share them, so their results are paired.
+    # The repetition: draws the labelled subset, the cross-validation folds (and
+    # random-init weights); probes with the same seed share them, so their results are
+    # paired.
     seed = int(snakemake.wildcards.seed)
     device = configure_torch(snakemake.threads, snakemake.params.precision, snakemake.config.get("device", "auto"))
     generator = seed_everything(seed)
@@ -97,7 +98,7 @@ with logged_to(snakemake.log[0]) as log:
         test_x,
         test_labels,
         l2_grid=recipe["l2_grid"],
-        validation_fraction=recipe["validation_fraction"],
+        folds=recipe["folds"],
         max_iter=recipe["max_iter"],
         seed=seed,
     )

@@ -1,6 +1,7 @@
 """The attacker's own SSL, no API: the victim's method and recipe on exactly the first
-``budget`` images of the query set, for the extraction's number of optimiser steps.
-Snakemake rule: train_own_ssl."""
+``budget`` images of the query set, for the extraction's number of optimiser steps with
+the extraction's images per step (``config.own_ssl_batch_size``). Snakemake rule:
+train_own_ssl."""
 
 import time
 from pathlib import Path
@@ -38,8 +39,10 @@ with logged_to(snakemake.log[0]) as log:
         # (model_input: [0, 1]).
         images = (model_input(images, size).clamp(0, 1) * 255).round().to(pool.dtype)
     started = time.perf_counter()
+    # The victim's recipe but the extraction's images per step: same steps, same images.
+    recipe = {**victim["recipe"], "batch_size": snakemake.params.batch_size}
     encoder, _, history = train_victim(
-        victim["method"], images, victim["backbone"], victim["recipe"], generator, device, steps=snakemake.params.steps
+        victim["method"], images, victim["backbone"], recipe, generator, device, steps=snakemake.params.steps
     )
     save_encoder(
         snakemake.output.encoder,
@@ -54,6 +57,7 @@ with logged_to(snakemake.log[0]) as log:
         queries=0,
         api_calls=0,
         steps=snakemake.params.steps,
+        batch_size=snakemake.params.batch_size,
         final_loss=history[-1]["loss"],
         seed=seed,
         victim_config_hash=snakemake.params.victim_hash,

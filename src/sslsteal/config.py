@@ -117,6 +117,12 @@ def _check_renamed(config: dict) -> None:
                 f"extraction.head_recreation.{key}",
                 f"moved: give it as extraction.views.{key} (the views head_recreation and contsteal share)",
             )
+    if "validation_fraction" in mapping(config.get("probe")):
+        raise ConfigError(
+            "probe.validation_fraction",
+            "replaced: the L2 penalty is chosen by cross-validation over all the labelled images; give "
+            "probe.folds (default 5) instead",
+        )
 
 
 @functools.cache
@@ -324,6 +330,30 @@ def own_ssl_cells(config: dict, victim: str) -> list[tuple[str, int, int]]:
     return sorted((q, b, s) for q in block["query_sets"] for b in block["budgets"] for s in seeds)
 
 
+def own_ssl_batch_size(config: dict, victim: str, query_set: str, budget: int) -> int:
+    """Images per optimiser step of the attacker's own SSL on (query set, budget): the
+    ``baselines.own_ssl.batch_size`` when set, else the batch size the direct extraction
+    cells on the same victim, query set and budget share. With the extraction's steps
+    (``extraction.steps``) this gives own SSL and extraction the same images per step
+    and the same steps, so the comparison measures the API's answers, not a larger
+    training budget (each image is seen as two views, as the victim's method needs)."""
+    block = config["baselines"]["own_ssl"]
+    if block.get("batch_size"):
+        return int(block["batch_size"])
+    sizes = {
+        cell_loss_options(config, victim, approach, loss, q, b)["batch_size"]
+        for approach, loss, q, b, _ in extraction_cells(config, victim)
+        if approach == "direct" and (q, b) == (query_set, budget)
+    }
+    if len(sizes) != 1:
+        found = f"batch sizes {sorted(sizes)}" if sizes else "no direct extraction cell"
+        raise ConfigError(
+            "baselines.own_ssl.batch_size",
+            f"{victim}/{query_set}/{budget} has {found} to match: set the attacker's own SSL's images per step",
+        )
+    return sizes.pop()
+
+
 def independent_victims(config: dict) -> list[str]:
     """Victims with an independently trained twin (same recipe, another seed): the
     fidelity reference of 'not stolen'."""
@@ -363,27 +393,35 @@ def pools_holding_last(config: dict, dataset: str, split: str, last: int):
             yield name, query_set.get("exclude_last", 0)
 
 
-def query_set_kinds(config: dict) -> dict[str, str]:
-    """in_distribution / out_of_distribution / noise of each query set, for every
-    victim's dataset (the claims table compares them)."""
-    datasets = {v.get("dataset") for v in config["victims"].values()}
+def query_set_kinds(config: dict) -> dict[str, dict[str, str]]:
+    """victim -> query set -> in_distribution / out_of_distribution / noise (the claims
+    table compares them). A query set is in-distribution for a victim only when it is
+    drawn from that victim's own training dataset: with a CIFAR10 and an SVHN victim in
+    one config, SVHN queries are out-of-distribution for the CIFAR10 victim."""
     kinds = {}
-    for name, query_set in config["query_sets"].items():
-        if "noise" in query_set:
-            kinds[name] = "noise"
-        elif query_set["dataset"] in datasets:
-            kinds[name] = "in_distribution"
-        else:
-            kinds[name] = "out_of_distribution"
+    for vid, victim in config["victims"].items():
+        kinds[vid] = {}
+        for name, query_set in config["query_sets"].items():
+            if "noise" in query_set:
+                kinds[vid][name] = "noise"
+            elif query_set["dataset"] == victim.get("dataset"):
+                kinds[vid][name] = "in_distribution"
+            else:
+                kinds[vid][name] = "out_of_distribution"
     return kinds
 
 
 def victim_train_sizes(config: dict) -> dict[str, int]:
+    """victim -> the number of images it was trained on (``train_size`` when set, else
+    its whole training split; an imported victim's is its dataset's training split)."""
     sizes = {}
     for vid, victim in config["victims"].items():
+        split = victim.get("train_split", "train")
         if "external" in victim:
+            # Trained by its authors on the whole split, not on a subset prepared here.
+            sizes[vid] = SPLIT_SIZES[victim["dataset"]][split]
             continue
-        n = split_size(config, victim["dataset"], victim.get("train_split", "train"))
+        n = split_size(config, victim["dataset"], split)
         sizes[vid] = min(n, victim.get("train_size") or n)
     return sizes
 
@@ -646,7 +684,7 @@ def check_seeds(config: dict) -> None:
 def check_probe_protocol(config: dict) -> None:
     """A probe's training images must never be its test images (an overlap inflates
     every accuracy), no query may be a probe test image (the paper's protocol), and its
-    validation split and label-scarce subset must be drawable."""
+    cross-validation folds and label-scarce subset must be drawable."""
     for name, downstream in config["probe"]["downstream"].items():
         key = f"probe.downstream.{name}"
         if downstream["dataset"] not in config["datasets"]:
@@ -674,9 +712,18 @@ def check_probe_protocol(config: dict) -> None:
                 f"query_sets.{qname}.exclude_last",
                 f"the query pool overlaps the probe test set of {key} (set exclude_last >= {test_last})",
             )
-    fraction = config["probe"].get("validation_fraction", 0.2)
-    if not 0 < fraction < 1:
-        raise ConfigError("probe.validation_fraction", f"{fraction} must be in (0, 1)")
+    # Every class needs an image in every held-out fold of the penalty's cross-validation.
+    # With train_size the classes' counts are known only once drawn: the probe refuses a
+    # class with too few (naming it) then.
+    folds = config["probe"].get("folds", 5)
+    for name, downstream in config["probe"]["downstream"].items():
+        per_class = downstream.get("labels_per_class")
+        if per_class and per_class < folds:
+            raise ConfigError(
+                "probe.folds",
+                f"{folds} folds need at least {folds} labelled images of every class; probe.downstream.{name}"
+                f".labels_per_class is {per_class} (lower probe.folds or raise labels_per_class)",
+            )
 
 
 def check_baselines(config: dict) -> None:
@@ -691,6 +738,9 @@ def check_baselines(config: dict) -> None:
                     f"{vid!r} is not a trained victim ({trained}): the attacker's own SSL copies a trained victim's recipe",
                 )
         _check_budgets(config, "baselines.own_ssl", own["query_sets"], own["budgets"])
+        for vid in config["victims"]:
+            for query_set, budget, _ in own_ssl_cells(config, vid):
+                own_ssl_batch_size(config, vid, query_set, budget)
     independent = baselines.get("independent")
     if independent:
         for vid in independent.get("victims", []):

@@ -495,9 +495,9 @@ def _party_label(cell: dict) -> str:
 def attack_vs_defense_table(cells: list[dict], watermark_null: dict, watermark_fpr: float = 0.05) -> pd.DataFrame:
     """One row per (victim, defense, party) of the attack-vs-defense table
     (``targets.attack_vs_defense_cells``): the party's probe accuracy with its 95%
-    bootstrap interval over test images, its drop from the undefended API (paired by
-    test image), a copy's linear CKA to the victim with its interval, the B4B noise it
-    met, and its ownership verification: the watermark head's accuracy on it with the
+    t-interval over test images (one seed: ``stats``), its drop from the undefended
+    API (paired by test image), a copy's linear CKA to the victim with its interval,
+    the B4B noise it met, and its ownership verification: the watermark head's accuracy on it with the
     p-value against the null of innocent encoders (``watermark_null``: victim -> their
     records), Bonferroni-corrected over the victim's copies in the table and flagged at
     ``watermark_fpr``; dataset inference's p-value and verdict as its record gives them."""
@@ -558,8 +558,9 @@ def write_attack_vs_defense(table: pd.DataFrame, csv_path, markdown_path, figure
         "Each column is a defense at the API (none = undefended), each row the legitimate user "
         "(its linear probe trained and tested on the answers it gets) or an attack's stolen copy "
         "(probed like the victim), all at one query set and budget and the first seed. "
-        "Accuracy with 95% bootstrap intervals over test images; drops from the undefended API "
-        "with paired intervals; fidelity is linear CKA to the victim on held-out images. "
+        "Accuracy with 95% t-intervals over test images only (one seed: training randomness is "
+        "not in them); drops from the undefended API with paired intervals (same test images); "
+        "fidelity is linear CKA to the victim on held-out images. "
         "Ownership: the watermark (for a watermarked victim; p against the null of encoders that "
         "never saw it, Bonferroni over the copies) and dataset inference (p of the one-sided test "
         "that the copy's training-image log-likelihoods exceed unseen ones); — = not run.",

@@ -8,16 +8,17 @@ import matplotlib
 
 matplotlib.use("Agg")  # figures are files; no display on clusters or CI
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .io import atomic_path, read_json  # noqa: E402
 
 from .stats import (  # noqa: E402
+    GAIN_MIN_GAP,
     accuracy_interval,
     correct_matrix,
     difference_interval,
-    floor_is_significant,
     gain_recovered_interval,
 )
 
@@ -56,15 +57,17 @@ def _keyed(probes: pd.DataFrame) -> pd.DataFrame:
 
 def summarise_cells(probes: pd.DataFrame) -> pd.DataFrame:
     """One row per cell (encoder, victim, defense, approach, loss, query set, budget) from
-    the per-seed probe records: the mean accuracy over seeds and its 95% interval (a
-    two-level bootstrap over seeds and the probe's test images, ``stats``); the
-    difference from the victim with a paired interval (same seeds, same test images);
-    the share of the victim's gain over the best floor the cell recovers; and the means
-    of fidelity, training loss and accounting columns.
+    the per-seed probe records: the mean accuracy over seeds and its 95% t-interval over
+    seeds and the probe's test images (``stats``; over test images only when the cell
+    has one seed: ``n_seeds``); the difference from the victim with a paired interval
+    (same seeds, same test images); the share of the victim's gain over the best floor
+    the cell recovers; and the means of fidelity, training loss and accounting columns.
 
     The floor of a cell is the best (highest mean accuracy at the cell's seeds) of
-    random init, raw pixels and the attacker's own SSL on the same query set and budget;
-    ``gain_recovered`` is "n/a" (NaN) where the victim is not significantly above it."""
+    random init, raw pixels and the attacker's own SSL on the same query set and budget,
+    among those probed at every seed of the cell; ``gain_recovered`` (with Fieller's
+    interval, on the cell's seeds) is "n/a" (NaN) unless the victim's paired 95% lower
+    bound over that floor is at least ``stats.GAIN_MIN_GAP`` (3 points)."""
     table = _keyed(probes)
     cells = {key: rows for key, rows in table.groupby(CELL_KEYS, sort=False)}
     victims = {key[1]: rows for key, rows in cells.items() if key[0] == "victim" and key[2] == ""}
@@ -98,7 +101,7 @@ def summarise_cells(probes: pd.DataFrame) -> pd.DataFrame:
                 ratio_to_victim=interval.estimate / victim_correct.mean(),
             )
             if encoder in ("stolen", "own_ssl", "independent"):
-                row.update(_gain_over_floor(cells, raw, key, rows, reference))
+                row.update(_gain_over_floor(cells, raw, key, seeds, correct, victim_correct))
         summary.append(row)
     out = pd.DataFrame(summary)
     for column in ("budget",):
@@ -106,33 +109,36 @@ def summarise_cells(probes: pd.DataFrame) -> pd.DataFrame:
     return out.replace({"": None})
 
 
-def _gain_over_floor(cells: dict, raw: list, key: tuple, rows: pd.DataFrame, reference: pd.DataFrame) -> dict:
-    """The floor of a cell (the best of random init, raw pixels and the attacker's own
-    SSL on the same query set and budget, by mean accuracy at the seeds they share with
-    the cell) and the share of the victim's gain over it that the cell recovers, on
-    those seeds; no gain where the victim is not significantly above the floor."""
+def _gain_over_floor(
+    cells: dict, raw: list, key: tuple, seeds: list[int], correct: np.ndarray, victim_correct: np.ndarray
+) -> dict:
+    """The floor of a cell (the best by mean accuracy of random init, raw pixels and the
+    attacker's own SSL on the same query set and budget, among those probed at every one
+    of the cell's ``seeds``) and the share of the victim's gain over it that the cell
+    recovers, on those seeds (the accuracy column's): Fieller's interval of
+    (cell - floor) / (victim - floor); reported only where the victim's paired lower
+    95% bound over the floor is at least ``GAIN_MIN_GAP``, else NaN."""
     encoder, victim, _, _, _, query_set, budget = key
     candidates = [cells.get(("random_init", victim, "", "", "", "", -1)), *raw]
     if encoder != "own_ssl":
         candidates.append(cells.get(("own_ssl", victim, "", "own_ssl", "", query_set, budget)))
-    mine = set(int(s) for s in rows["seed"]) & set(int(s) for s in reference["seed"])
     best = None
     for floor in candidates:
-        if floor is None:
-            continue
-        seeds = sorted(mine & set(int(s) for s in floor["seed"]))
-        if not seeds:
+        if floor is None or not set(seeds) <= set(int(s) for s in floor["seed"]):
             continue
         matrix = correct_matrix(floor, seeds)
-        if best is None or matrix.mean() > best[2].mean():
-            best = (floor["encoder"].iloc[0], seeds, matrix)
+        if best is None or matrix.mean() > best[1].mean():
+            best = (floor["encoder"].iloc[0], matrix)
     if best is None:
         return {}
-    name, seeds, floor = best
-    out = {"floor": name, "floor_seeds": " ".join(map(str, seeds))}
-    victim_correct = correct_matrix(reference, seeds)
-    if floor_is_significant(victim_correct, floor):
-        gain = gain_recovered_interval(correct_matrix(rows, seeds), victim_correct, floor)
+    name, floor = best
+    gap = difference_interval(victim_correct, floor)
+    out = {
+        "floor": name, "floor_seeds": " ".join(map(str, seeds)),
+        "victim_over_floor": gap.estimate, "victim_over_floor_low": gap.low, "victim_over_floor_high": gap.high,
+    }
+    if gap.low >= GAIN_MIN_GAP:
+        gain = gain_recovered_interval(correct, victim_correct, floor)
         out.update(gain_recovered=gain.estimate, gain_low=gain.low, gain_high=gain.high)
     return out
 
@@ -148,9 +154,10 @@ def _order(table: pd.DataFrame) -> pd.DataFrame:
 # victim with its paired interval, the gain recovered over the best floor, its query
 # accounting and optimisation, and its fidelity to the victim.
 COLUMNS = [
-    "encoder", "approach", "loss", "query_set", "budget", "seeds", "queries", "api_calls", "steps",
+    "encoder", "approach", "loss", "query_set", "budget", "seeds", "n_seeds", "queries", "api_calls", "steps",
     "accuracy", "ci_low", "ci_high", "vs_victim", "vs_victim_low", "vs_victim_high", "ratio_to_victim",
-    "floor", "floor_seeds", "gain_recovered", "gain_low", "gain_high", "cosine", "cka", "train_loss", "train_accuracy", "l2",
+    "floor", "floor_seeds", "victim_over_floor", "victim_over_floor_low", "victim_over_floor_high",
+    "gain_recovered", "gain_low", "gain_high", "cosine", "cka", "train_loss", "train_accuracy", "l2",
 ]
 
 
@@ -160,7 +167,7 @@ def stolen_accuracy_table(cells: pd.DataFrame) -> pd.DataFrame:
     if not (table["encoder"] == "victim").any():
         raise ValueError("no victim probe among the cells")
     table = _order(table).reindex(columns=COLUMNS)
-    for column in ("budget", "queries", "api_calls", "steps"):
+    for column in ("budget", "n_seeds", "queries", "api_calls", "steps"):
         table[column] = pd.to_numeric(table[column]).round().astype("Int64")
     return table
 
@@ -173,18 +180,46 @@ def _interval_text(estimate, low, high, scale: float = 100.0, digits: int = 1) -
     return f"{estimate * scale:.{digits}f} [{low * scale:.{digits}f}, {high * scale:.{digits}f}]"
 
 
+# Marks an interval over test images only (a cell with one seed: training randomness left out).
+IMAGES_ONLY = " †"
+
+
+def _n_seeds(table: pd.DataFrame) -> list[int]:
+    """Each row's number of seeds (``n_seeds``, else counted from ``seeds``)."""
+    if "n_seeds" in table and table["n_seeds"].notna().all():
+        return [int(n) for n in table["n_seeds"]]
+    if "seeds" in table:
+        return [len(str(s).split()) if pd.notna(s) else 0 for s in table["seeds"]]
+    return [0] * len(table)
+
+
+def _accuracy_texts(table: pd.DataFrame) -> list[str]:
+    """"accuracy [low, high]" in %, marked with a dagger where the cell has one seed."""
+    return [
+        _interval_text(*v) + (IMAGES_ONLY if n == 1 else "")
+        for v, n in zip(zip(table["accuracy"], table["ci_low"], table["ci_high"]), _n_seeds(table))
+    ]
+
+
 def _shown(table: pd.DataFrame) -> pd.DataFrame:
-    """Accuracies in % with their 95% intervals, differences in points with their paired
-    intervals, gain recovered as a share ("n/a" where the victim is not significantly
-    above the floor), fidelity to 3 decimals."""
+    """Accuracies in % with their 95% intervals (a dagger: over test images only, one
+    seed), differences in points with their paired intervals, gain recovered as a share
+    ("n/a" where the victim's lower bound over the floor is under 3 points), fidelity to
+    3 decimals."""
     shown = pd.DataFrame(index=table.index)
     for column in ("encoder", "approach", "loss", "query_set", "budget", "seeds", "api_calls", "steps"):
         if column in table:
             shown[column] = table[column]
-    shown["accuracy (%) [95% CI]"] = [_interval_text(*v) for v in zip(table["accuracy"], table["ci_low"], table["ci_high"])]
+    shown["accuracy (%) [95% CI]"] = _accuracy_texts(table)
     if "vs_victim" in table:
         shown["vs victim (points) [95% CI]"] = [
-            "" if pd.isna(e) else _interval_text(e, lo, hi) for e, lo, hi in zip(table["vs_victim"], table["vs_victim_low"], table["vs_victim_high"])
+            "" if pd.isna(e) else _interval_text(e, lo, hi) + (IMAGES_ONLY if n == 1 else "")
+            for e, lo, hi, n in zip(table["vs_victim"], table["vs_victim_low"], table["vs_victim_high"], _n_seeds(table))
+        ]
+    if "victim_over_floor" in table:
+        shown["victim over floor (points) [95% CI]"] = [
+            "" if pd.isna(e) else _interval_text(e, lo, hi)
+            for e, lo, hi in zip(table["victim_over_floor"], table["victim_over_floor_low"], table["victim_over_floor_high"])
         ]
     if "gain_recovered" in table:
         shown["gain recovered [95% CI]"] = [
@@ -201,14 +236,17 @@ def _shown(table: pd.DataFrame) -> pd.DataFrame:
 
 
 READING = (
-    "Accuracy: mean over seeds of the linear probe's top-1 accuracy, with a 95% interval "
-    "(two-level bootstrap over seeds and test images). vs victim: the difference from the "
-    "victim probed with the same seeds, with a paired 95% interval. Gain recovered: "
-    "(cell - floor) / (victim - floor), floor the best of random init, raw pixels and the "
-    "attacker's own SSL on the same queries; n/a where the victim is not significantly above "
-    "the floor. Cosine (centred; none for head approaches) and linear CKA: fidelity to the "
-    "victim on the probe's test images; random init and the independent twin give their "
-    "'not stolen' values."
+    "Accuracy: mean over seeds of the linear probe's top-1 accuracy, with a 95% t-interval "
+    "over seeds and test images (the spread between seeds, each its own training run, plus "
+    "the sampling of the test images; † marks a cell with one seed, whose interval covers "
+    "the test images only and leaves training randomness out). vs victim: the difference "
+    "from the victim probed with the same seeds, with a paired 95% interval (paired by seed "
+    "and test image). Gain recovered: (cell - floor) / (victim - floor) with Fieller's 95% "
+    "interval, floor the best of random init, raw pixels and the attacker's own SSL on the "
+    "same queries, on the cell's seeds; n/a unless the victim's lower 95% bound over the "
+    "floor (victim over floor) is at least 3 points. Cosine (centred; none for head "
+    "approaches) and linear CKA: fidelity to the victim on the probe's test images; random "
+    "init and the independent twin give their 'not stolen' values."
 )
 
 
@@ -216,7 +254,7 @@ def loss_by_budget(table: pd.DataFrame) -> pd.DataFrame:
     """Stolen accuracy (%) with its interval: one row per (approach, loss, query set),
     budgets as columns."""
     stolen = table[table["encoder"] == "stolen"].copy()
-    stolen["shown"] = [_interval_text(*v) for v in zip(stolen["accuracy"], stolen["ci_low"], stolen["ci_high"])]
+    stolen["shown"] = _accuracy_texts(stolen)
     pivot = stolen.pivot_table(index=["approach", "loss", "query_set"], columns="budget", values="shown", aggfunc="first")
     pivot.columns = [f"{int(b)} queries" for b in pivot.columns]
     return pivot.fillna("").reset_index()
@@ -246,7 +284,7 @@ def write_table(table: pd.DataFrame, csv_path: str | Path, markdown_path: str | 
 def write_comparison(table: pd.DataFrame, csv_path: str | Path, markdown_path: str | Path, title: str) -> None:
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
-    shown = table.assign(shown=[_interval_text(*v) for v in zip(table["accuracy"], table["ci_low"], table["ci_high"])])
+    shown = table.assign(shown=_accuracy_texts(table))
     accuracy = shown.pivot_table(index="loss", columns="approach", values="shown", aggfunc="first").fillna("")
     text = (
         f"# {title}\n\n{READING}\n\n{_shown(table).to_markdown(index=False)}\n\n"
@@ -333,17 +371,20 @@ def write_victim_quality(table: pd.DataFrame, csv_path: str | Path, markdown_pat
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
     shown = pd.DataFrame({"victim": table["victim"], "seeds": table["seeds"]})
-    shown["victim (%) [95% CI]"] = [_interval_text(*v) for v in zip(table["victim_accuracy"], table["victim_low"], table["victim_high"])]
+    marks = [IMAGES_ONLY if n == 1 else "" for n in _n_seeds(table)]
+
+    def texts(estimate: str, low: str, high: str) -> list[str]:
+        return [_interval_text(*v) + m for v, m in zip(zip(table[estimate], table[low], table[high]), marks)]
+
+    shown["victim (%) [95% CI]"] = texts("victim_accuracy", "victim_low", "victim_high")
     for name, label in (("random_init", "random init"), ("raw_pixels", "raw pixels")):
         if f"{name}_accuracy" in table:
-            shown[f"{label} (%) [95% CI]"] = [_interval_text(*v) for v in zip(table[f"{name}_accuracy"], table[f"{name}_low"], table[f"{name}_high"])]
-            shown[f"over {label} (points) [paired 95% CI]"] = [
-                _interval_text(*v) for v in zip(table[f"over_{name}"], table[f"over_{name}_low"], table[f"over_{name}_high"])
-            ]
+            shown[f"{label} (%) [95% CI]"] = texts(f"{name}_accuracy", f"{name}_low", f"{name}_high")
+            shown[f"over {label} (points) [paired 95% CI]"] = texts(f"over_{name}", f"over_{name}_low", f"over_{name}_high")
             shown[f"intervals overlap ({label})"] = table[f"intervals_overlap_{name}"].map({True: "yes", False: "no"})
     text = (
-        "# Victim quality (linear probe)\n\nMean over probe seeds; 95% intervals by a two-level bootstrap over "
-        "seeds and test images; margins with paired intervals (same seeds, same test images).\n\n"
+        "# Victim quality (linear probe)\n\nMean over probe seeds; 95% t-intervals over seeds and test images "
+        "(over test images only when one seed: †); margins with paired intervals (same seeds, same test images).\n\n"
         f"{shown.to_markdown(index=False)}\n"
     )
     with atomic_path(markdown_path) as tmp:
@@ -419,8 +460,8 @@ def write_paper_comparison(table: pd.DataFrame, csv_path: str | Path, markdown_p
         "# Our numbers next to the paper's\n\n"
         f"Source of the published numbers: {source}\n\n"
         "Accuracies are linear-probe top-1 (%); differences are ours minus the paper's, in points; "
-        "ratio = stolen / victim. Ours: mean over seeds, _low/_high the 95% interval (bootstrap over seeds "
-        "and test images); stolen minus victim with a paired interval.\n\n"
+        "ratio = stolen / victim. Ours: mean over seeds, _low/_high the 95% t-interval over seeds and test "
+        "images (over test images only when one seed); stolen minus victim with a paired interval.\n\n"
         f"{shown.to_markdown(index=False)}\n"
     )
     with atomic_path(markdown_path) as tmp:

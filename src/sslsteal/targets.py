@@ -8,6 +8,7 @@ A path says what it holds: ``results/probes/<downstream>/stolen/<victim>/<approa
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -324,6 +325,17 @@ def claims_probes(config: dict) -> list[str]:
     # The attack-vs-defense table's probes, and each of its attacks undefended (the
     # defense claims compare a defended copy with the same cell undefended).
     paths |= {cell["probe"] for cell in attack_vs_defense_cells(config)}
+    # The defense tables show the first seed; a claim needs every seed of ``seeds``
+    # (training randomness), so its defended cells, their undefended twins and the
+    # legitimate user run at each.
+    first = f"/seed{first_seed(config)}.json"
+    for path in list(paths):
+        if path.endswith(first) and "/defended/" in path:
+            for seed in cfg.default_seeds(config):
+                stem = path[: -len(first)]
+                paths.add(f"{stem}/seed{seed}.json")
+                undefended = re.sub(r"/defended/[^/]+/", "/", stem, count=1)
+                paths.add(f"{undefended}/seed{seed}.json")
     return sorted(paths)
 
 

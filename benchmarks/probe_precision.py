@@ -1,0 +1,171 @@
+"""How far does an encoder's probe move between its fp32 and its bf16 features? For every
+encoder checkpoint of a results folder, the config's linear probe (same labelled images,
+seed and protocol) on representations computed in fp32 and under bf16 autocast; prints
+one line per encoder and seed, then the distribution of |accuracy fp32 - accuracy bf16|
+in points (median, 95th percentile, max, share within 0.5 and 1.0 points) and how often
+the chosen L2 penalty differs. Asserts nothing.
+
+    python benchmarks/probe_precision.py                 # results/, fashion_mnist, config.yaml, seed 0
+    python benchmarks/probe_precision.py --results results --downstream fashion_mnist \\
+        --configfile config.yaml --seeds 0 1 2 --limit 10 --threads 2
+    python benchmarks/probe_precision.py --synthetic     # smoke run on a fabricated folder
+
+Why: the config's ``precision: bf16`` computes every representation under bf16 autocast,
+which rounds the features at the third significant digit; the probe's L2 choice must not
+turn that rounding into points of accuracy (the earlier single-split rule moved one
+encoder by 3.4 points). The encoders are the checkpoints the pipeline wrote:
+``victims/*/encoder.pt``, ``stolen/**/encoder.pt``, ``own_ssl/**/encoder.pt`` and
+``independent/**/encoder.pt`` under ``--results`` (random init and raw pixels have no
+checkpoint). The downstream data is loaded as ``workflow_scripts/probe.py`` loads it:
+the prepared dataset under the config's ``data_root``, the labelled subset drawn by the
+seed (``labels_per_class`` or ``train_size``), the last ``test_last`` test images.
+``--synthetic`` makes a temporary folder with a small synthetic dataset and four
+random-init small CNN checkpoints (one per kind), then runs the same code on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from sslsteal import config as cfg  # noqa: E402
+from sslsteal.backbones import build_encoder, load_encoder, representations, save_encoder  # noqa: E402
+from sslsteal.data import load_split, prepare_dataset  # noqa: E402
+from sslsteal.probe import linear_probe, per_class_subset, subset  # noqa: E402
+from sslsteal.runtime import configure_torch  # noqa: E402
+
+PATTERNS = ("victims/*/encoder.pt", "stolen/**/encoder.pt", "own_ssl/**/encoder.pt", "independent/**/encoder.pt")
+
+
+def encoder_checkpoints(results: Path) -> list[Path]:
+    found = []
+    for pattern in PATTERNS:
+        found += sorted(results.glob(pattern))
+    return found
+
+
+def downstream_data(data_root: Path, downstream: dict, seed: int):
+    """The probe's labelled training images and its test images, as the probe rule draws
+    them (workflow_scripts/probe.py)."""
+    root = data_root / downstream["dataset"]
+    train_images, train_labels = load_split(root, downstream["train_split"])
+    test_images, test_labels = load_split(root, downstream["test_split"])
+    if downstream.get("labels_per_class"):
+        keep = per_class_subset(train_labels, downstream["labels_per_class"], seed)
+    else:
+        keep = subset(len(train_images), downstream.get("train_size"), seed)
+    train_images, train_labels = train_images[keep], train_labels[keep]
+    if downstream.get("test_last"):
+        test_images, test_labels = test_images[-downstream["test_last"] :], test_labels[-downstream["test_last"] :]
+    return train_images, train_labels, test_images, test_labels
+
+
+def fabricate(folder: Path) -> tuple[Path, Path, dict]:
+    """A synthetic dataset and four random small CNN checkpoints, one per kind globbed;
+    returns (results folder, data root, downstream block)."""
+    data_root = folder / "data"
+    options = {"seed": 0, "n_train": 400, "n_test": 300, "image_size": 16, "channels": 1, "num_classes": 4}
+    prepare_dataset("synthetic", data_root / "synthetic", options)
+    results = folder / "results"
+    backbone = {"name": "small_cnn", "widths": [8, 16, 32]}
+    paths = [
+        "victims/v/encoder.pt",
+        "stolen/v/direct/mse/q/100/seed0/encoder.pt",
+        "own_ssl/v/q/100/seed0/encoder.pt",
+        "independent/v/encoder.pt",
+    ]
+    for i, path in enumerate(paths):
+        torch.manual_seed(i)
+        encoder = build_encoder(backbone, 1, 16)
+        (results / path).parent.mkdir(parents=True, exist_ok=True)
+        save_encoder(results / path, encoder, backbone, 1, 16)
+    downstream = {
+        "dataset": "synthetic", "train_split": "train", "labels_per_class": 50, "test_split": "test", "test_last": 200
+    }
+    return results, data_root, downstream
+
+
+def features(encoder, images: torch.Tensor, precision: str, threads: int, device: str) -> torch.Tensor:
+    chosen = configure_torch(threads, precision, device)
+    return representations(encoder.to(chosen), images, device=chosen)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default="results", help="the results folder (default: results)")
+    parser.add_argument("--downstream", default="fashion_mnist", help="a probe.downstream name of the config")
+    parser.add_argument("--configfile", default="config.yaml", help="its probe block is the protocol")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="probe seeds (default: 0)")
+    parser.add_argument("--limit", type=int, help="probe at most N encoders")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="where the encoders run (default: cpu)")
+    parser.add_argument("--synthetic", action="store_true", help="smoke run on a fabricated results folder")
+    args = parser.parse_args(argv)
+
+    config = cfg.read_config_file(args.configfile)
+    cfg.check_schema(config)
+    cfg.fill_defaults(config)
+    recipe = {k: v for k, v in config["probe"].items() if k != "downstream"}
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.synthetic:
+            results, data_root, downstream = fabricate(Path(scratch))
+        else:
+            results, data_root = Path(args.results), Path(cfg.data_root(config))
+            downstream = config["probe"]["downstream"][args.downstream]
+        checkpoints = encoder_checkpoints(results)[: args.limit]
+        print(f"{len(checkpoints)} encoders under {results}; probe {recipe}", flush=True)
+        gaps, changed, rows = [], 0, 0
+        for seed in args.seeds:
+            train_images, train_labels, test_images, test_labels = downstream_data(data_root, downstream, seed)
+            for path in checkpoints:
+                encoder, _ = load_encoder(path)
+                started = time.perf_counter()
+                probes = {}
+                for precision in ("fp32", "bf16"):
+                    train_x = features(encoder, train_images, precision, args.threads, args.device)
+                    test_x = features(encoder, test_images, precision, args.threads, args.device)
+                    configure_torch(args.threads, "fp32", "cpu")
+                    probes[precision] = linear_probe(
+                        train_x,
+                        train_labels,
+                        test_x,
+                        test_labels,
+                        l2_grid=recipe["l2_grid"],
+                        folds=recipe["folds"],
+                        max_iter=recipe["max_iter"],
+                        seed=seed,
+                    )
+                fp32, bf16 = probes["fp32"], probes["bf16"]
+                gap = abs(fp32["accuracy"] - bf16["accuracy"]) * 100
+                gaps.append(gap)
+                changed += fp32["l2"] != bf16["l2"]
+                rows += 1
+                print(
+                    f"{path.relative_to(results)} seed {seed}: fp32 {fp32['accuracy'] * 100:.2f}% (L2 {fp32['l2']:g}), "
+                    f"bf16 {bf16['accuracy'] * 100:.2f}% (L2 {bf16['l2']:g}), |difference| {gap:.2f} points "
+                    f"({time.perf_counter() - started:.1f} s)",
+                    flush=True,
+                )
+    if not rows:
+        print("no encoder checkpoints found")
+        return
+    gaps = np.array(gaps)
+    print(
+        f"{len(checkpoints)} encoders x {len(args.seeds)} seeds = {rows} probe pairs: |acc fp32 - acc bf16| in points: "
+        f"median {np.median(gaps):.2f}, 95th percentile {np.percentile(gaps, 95):.2f}, max {gaps.max():.2f}; "
+        f"within 0.5 points {np.mean(gaps <= 0.5 + 1e-9):.0%}, within 1.0 {np.mean(gaps <= 1.0 + 1e-9):.0%}; "
+        f"chosen L2 differs in {changed} of {rows}"
+    )
+
+
+if __name__ == "__main__":
+    main()
