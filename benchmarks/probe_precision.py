@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from sslsteal import config as cfg  # noqa: E402
 from sslsteal.backbones import build_encoder, load_encoder, representations, save_encoder  # noqa: E402
-from sslsteal.data import load_split, prepare_dataset  # noqa: E402
-from sslsteal.probe import linear_probe, per_class_subset, subset  # noqa: E402
+from sslsteal.data import prepare_dataset  # noqa: E402
+from sslsteal.probe import PROTOCOL_KEYS, downstream_images, linear_probe  # noqa: E402
 from sslsteal.runtime import configure_torch  # noqa: E402
 
 PATTERNS = ("victims/*/encoder.pt", "stolen/**/encoder.pt", "own_ssl/**/encoder.pt", "independent/**/encoder.pt")
@@ -51,22 +51,6 @@ def encoder_checkpoints(results: Path) -> list[Path]:
     for pattern in PATTERNS:
         found += sorted(results.glob(pattern))
     return found
-
-
-def downstream_data(data_root: Path, downstream: dict, seed: int):
-    """The probe's labelled training images and its test images, as the probe rule draws
-    them (workflow_scripts/probe.py)."""
-    root = data_root / downstream["dataset"]
-    train_images, train_labels = load_split(root, downstream["train_split"])
-    test_images, test_labels = load_split(root, downstream["test_split"])
-    if downstream.get("labels_per_class"):
-        keep = per_class_subset(train_labels, downstream["labels_per_class"], seed)
-    else:
-        keep = subset(len(train_images), downstream.get("train_size"), seed)
-    train_images, train_labels = train_images[keep], train_labels[keep]
-    if downstream.get("test_last"):
-        test_images, test_labels = test_images[-downstream["test_last"] :], test_labels[-downstream["test_last"] :]
-    return train_images, train_labels, test_images, test_labels
 
 
 def fabricate(folder: Path) -> tuple[Path, Path, dict]:
@@ -125,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{len(checkpoints)} encoders under {results}; probe {recipe}", flush=True)
         gaps, changed, rows = [], 0, 0
         for seed in args.seeds:
-            train_images, train_labels, test_images, test_labels = downstream_data(data_root, downstream, seed)
+            train_images, train_labels, test_images, test_labels = downstream_images(data_root / downstream["dataset"], downstream, seed)
             for path in checkpoints:
                 encoder, _ = load_encoder(path)
                 started = time.perf_counter()
@@ -134,16 +118,8 @@ def main(argv: list[str] | None = None) -> None:
                     train_x = features(encoder, train_images, precision, args.threads, args.device)
                     test_x = features(encoder, test_images, precision, args.threads, args.device)
                     configure_torch(args.threads, "fp32", "cpu")
-                    probes[precision] = linear_probe(
-                        train_x,
-                        train_labels,
-                        test_x,
-                        test_labels,
-                        l2_grid=recipe["l2_grid"],
-                        folds=recipe["folds"],
-                        max_iter=recipe["max_iter"],
-                        seed=seed,
-                    )
+                    protocol = {key: recipe[key] for key in PROTOCOL_KEYS}
+                    probes[precision] = linear_probe(train_x, train_labels, test_x, test_labels, seed=seed, **protocol)
                 fp32, bf16 = probes["fp32"], probes["bf16"]
                 gap = abs(fp32["accuracy"] - bf16["accuracy"]) * 100
                 gaps.append(gap)

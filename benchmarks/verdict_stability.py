@@ -52,12 +52,13 @@ def claims_for(config_file: Path, seeds: list[int], *, run: bool, cores: str) ->
     if run:
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
             yaml.safe_dump(raw, handle, sort_keys=False)
+        # The targets first: --configfile and --rerun-triggers take several values.
         command = [
-            sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(ROOT),
-            "--configfile", handle.name, "--cores", cores,
+            sys.executable, "-m", "snakemake", *probes, *inference,
+            "--snakefile", str(ROOT / "Snakefile"), "--directory", str(ROOT), "--cores", cores,
             # Shared upstream jobs (victim, dumps) must not rerun because another seed set's
             # config differs in a parameter they do not read.
-            "--rerun-triggers", "mtime", "--quiet", "rules", *probes, *inference,
+            "--rerun-triggers", "mtime", "--quiet", "rules", "--configfile", handle.name,
         ]
         print(f"seeds {seeds}: making {len(probes)} probe records", flush=True)
         subprocess.run(command, check=True, cwd=ROOT)

@@ -6,11 +6,10 @@ from pathlib import Path
 import torch
 
 from sslsteal.backbones import load_encoder, random_init_encoder, representations
-from sslsteal.data import load_split
 from sslsteal.defenses import B4B_SUMMARY, DETECTION, b4b_summary, defend, detection_scores, resolve_defense
 from sslsteal.fidelity import fidelity
 from sslsteal.io import write_json
-from sslsteal.probe import linear_probe, per_class_subset, raw_pixels, subset
+from sslsteal.probe import PROTOCOL_KEYS, downstream_images, linear_probe, raw_pixels
 from sslsteal.registry import HEADLESS_APPROACHES
 from sslsteal.runtime import configure_torch, device_stats, logged_to, seed_everything
 from sslsteal.victim import victim_projector
@@ -27,15 +26,7 @@ with logged_to(snakemake.log[0]) as log:
     device = configure_torch(snakemake.threads, snakemake.params.precision, snakemake.config.get("device", "auto"))
     generator = seed_everything(seed)
     root = Path(snakemake.input.dataset).parent
-    train_images, train_labels = load_split(root, downstream["train_split"])
-    test_images, test_labels = load_split(root, downstream["test_split"])
-    if downstream.get("labels_per_class"):
-        keep = per_class_subset(train_labels, downstream["labels_per_class"], seed)
-    else:
-        keep = subset(len(train_images), downstream.get("train_size"), seed)
-    train_images, train_labels = train_images[keep], train_labels[keep]
-    if downstream.get("test_last"):
-        test_images, test_labels = test_images[-downstream["test_last"] :], test_labels[-downstream["test_last"] :]
+    train_images, train_labels, test_images, test_labels = downstream_images(root, downstream, seed)
 
     record = {"encoder": kind, "downstream": snakemake.wildcards.downstream, "seed": seed}
     if kind == "raw_pixels":
@@ -92,16 +83,8 @@ with logged_to(snakemake.log[0]) as log:
             victim, _ = load_encoder(snakemake.input.victim, expect={"config_hash": snakemake.params.victim_hash})
             with_cosine = record.get("approach") is None or record["approach"] in HEADLESS_APPROACHES
             record.update(fidelity(test_x, representations(victim.to(device), test_images, device=device), cosine=with_cosine))
-    result = linear_probe(
-        train_x,
-        train_labels,
-        test_x,
-        test_labels,
-        l2_grid=recipe["l2_grid"],
-        folds=recipe["folds"],
-        max_iter=recipe["max_iter"],
-        seed=seed,
-    )
+    protocol = {key: recipe[key] for key in PROTOCOL_KEYS}
+    result = linear_probe(train_x, train_labels, test_x, test_labels, seed=seed, **protocol)
     record.update(result)
     # Times go to the log (and Snakemake's benchmark file), not into the record: same
     # config and seed give the same bytes, so a rebuilt record leaves the tables current.

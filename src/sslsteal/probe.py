@@ -57,6 +57,8 @@ L2_GRID = (
     1.0, 2.2, 4.6,
     10.0,
 )  # fmt: skip
+# The config's ``probe`` keys that are ``linear_probe``'s protocol (its keyword arguments).
+PROTOCOL_KEYS = ("l2_grid", "folds", "max_iter")
 # Folds of the cross-validation that chooses the penalty, when the config gives none.
 FOLDS = 5
 # L-BFGS has converged when the largest entry of the gradient of the (mean) objective is
@@ -451,3 +453,22 @@ def per_class_subset(labels: torch.Tensor | np.ndarray, per_class: int, seed: in
             raise ValueError(f"class {c} has only {len(members)} images, fewer than {per_class} per class")
         chosen.append(rng.choice(members, size=per_class, replace=False))
     return np.sort(np.concatenate(chosen))
+
+
+def downstream_images(root, downstream: dict, seed: int):
+    """The probe's labelled training images and its test images for one downstream block
+    (``probe.downstream.<name>``) and probe seed: the labelled subset drawn by the seed
+    (``labels_per_class`` per class, else ``train_size`` images), the last ``test_last``
+    test images. Returns (train images, train labels, test images, test labels)."""
+    from .data import load_split
+
+    train_images, train_labels = load_split(root, downstream["train_split"])
+    test_images, test_labels = load_split(root, downstream["test_split"])
+    if downstream.get("labels_per_class"):
+        keep = per_class_subset(train_labels, downstream["labels_per_class"], seed)
+    else:
+        keep = subset(len(train_images), downstream.get("train_size"), seed)
+    train_images, train_labels = train_images[keep], train_labels[keep]
+    if downstream.get("test_last"):
+        test_images, test_labels = test_images[-downstream["test_last"] :], test_labels[-downstream["test_last"] :]
+    return train_images, train_labels, test_images, test_labels
