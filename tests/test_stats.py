@@ -363,13 +363,13 @@ def test_gain_is_defined_needs_three_points_of_lower_bound():
     far = victim.copy()
     for seed in range(3):
         far[seed, np.flatnonzero(victim[seed])[:600]] = False  # 20 points below the victim
-    assert gain_is_defined(victim, far)
+    assert gain_is_defined(difference_interval(victim, far))
     near = victim.copy()
     for seed in range(3):
         near[seed, np.flatnonzero(victim[seed])[:90]] = False  # 3 points below: lower bound under 3
     assert difference_interval(victim, near).estimate == pytest.approx(0.03)
-    assert not gain_is_defined(victim, near)
-    assert not gain_is_defined(victim, victim.copy())
+    assert not gain_is_defined(difference_interval(victim, near))
+    assert not gain_is_defined(difference_interval(victim, victim.copy()))
 
 
 def test_gain_recovered_on_a_hand_computed_case():

@@ -310,10 +310,12 @@ def gain_recovered_interval(stolen: np.ndarray, victim: np.ndarray, floor: np.nd
     return ratio_interval(stolen - floor, victim - floor, level)
 
 
-def gain_is_defined(victim: np.ndarray, floor: np.ndarray, min_gap: float = GAIN_MIN_GAP) -> bool:
-    """True if the paired 95% interval of acc(victim) - acc(floor) has its lower bound at
-    least ``min_gap``: the gain-recovered ratio's denominator is then well away from 0."""
-    return bool(difference_interval(victim, floor).low >= min_gap)
+def gain_is_defined(victim_over_floor: Interval, min_gap: float = GAIN_MIN_GAP) -> bool:
+    """True if the paired 95% interval of acc(victim) - acc(floor)
+    (``difference_interval(victim, floor)``, which the tables also show) has its lower
+    bound at least ``min_gap``: the gain-recovered ratio's denominator is then well away
+    from 0."""
+    return bool(victim_over_floor.low >= min_gap)
 
 
 def verdict(interval: Interval, margin: float = 0.0, min_seeds: int | None = None) -> str:

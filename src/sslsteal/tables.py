@@ -15,10 +15,10 @@ import seaborn as sns  # noqa: E402
 from .io import atomic_path, read_json  # noqa: E402
 
 from .stats import (  # noqa: E402
-    GAIN_MIN_GAP,
     accuracy_interval,
     correct_matrix,
     difference_interval,
+    gain_is_defined,
     gain_recovered_interval,
 )
 
@@ -137,7 +137,7 @@ def _gain_over_floor(
         "floor": name, "floor_seeds": " ".join(map(str, seeds)),
         "victim_over_floor": gap.estimate, "victim_over_floor_low": gap.low, "victim_over_floor_high": gap.high,
     }
-    if gap.low >= GAIN_MIN_GAP:
+    if gain_is_defined(gap):
         gain = gain_recovered_interval(correct, victim_correct, floor)
         out.update(gain_recovered=gain.estimate, gain_low=gain.low, gain_high=gain.high)
     return out
