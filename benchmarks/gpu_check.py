@@ -4,7 +4,11 @@ On one GPU, for each precision (fp32, bf16): trains the paper's SimCLR recipe
 (configs/paper.yaml, on the CIFAR-stem ResNet18) on Fashion-MNIST for a few epochs,
 dumps the victim's answers to a query set (HDF5, as the dump jobs do), extracts one
 stolen copy from the dump (direct, SoftNN, the paper's extraction settings), and probes
-the victim and the copy (the converged linear probe). Then it runs each precision again
+the victim and the copy (the converged linear probe). Then the ImageNet victim's path
+of configs/paper.yaml: a checkpoint in SimSiam's released layout (random weights, the
+ResNet50 key names) written and imported as the import_victim job does, its answers
+to Fashion-MNIST images resized to 224 px and repeated to RGB, a direct InfoNCE copy
+(ResNet50 at 224 px) extracted for a few steps, and both probed. Then it runs each precision again
 with the same seed and compares every number. It prints, per precision: victim
 training images/s, dump and extraction images/s, probe accuracy of the victim and of
 the stolen copy, peak GPU memory (torch.cuda.max_memory_allocated; n/a on the CPU), wall
@@ -20,9 +24,11 @@ NumPy (no Snakemake, PyYAML or tqdm). --toy shrinks everything for a CPU smoke t
 Budget: the defaults are sized to end well under 8 minutes on one recent GPU. The
 CIFAR-stem ResNet18 costs 3.3 GFLOP per 32 px image forward and backward (torch's
 FlopCounterMode), so one run is about 0.75 PFLOP (victim: 20,000 images x 3 epochs x 2
-views; extraction: 400 steps x 256 images; dump and probes: under 0.02), four runs
-(two precisions, each twice) about 3 PFLOP: 150 s at a sustained 20 TFLOP/s. Not yet
-measured on a GPU. --budget-s (default 450) skips any run after the first that would
+views; extraction: 400 steps x 256 images; dump and probes: under 0.02); the ImageNet
+path adds about 0.15 PFLOP (ResNet50 at 224 px, about 4.1 GFLOP forward and 12 forward
+and backward per image: 40 steps x 256 images, 2,048 answers, 2 x 2,200 probe images).
+Four runs (two precisions, each twice) are about 3.6 PFLOP: 180 s at a sustained
+20 TFLOP/s (estimates, not measurements). --budget-s (default 450) skips any run after the first that would
 end past it, judged by the longest run before it, and says so.
 
     python benchmarks/gpu_check.py --data /path/to/fashion-mnist [--device cuda]
@@ -60,9 +66,10 @@ except ImportError:
     _stub.tqdm = lambda iterable=None, *args, **kwargs: iterable
     sys.modules["tqdm"] = _stub
 
-from sslsteal.backbones import representations  # noqa: E402
+from sslsteal.backbones import build_encoder, import_encoder, representations  # noqa: E402
 from sslsteal.dumps import read_dump, write_dump  # noqa: E402
 from sslsteal.extraction import steal  # noqa: E402
+from sslsteal.preprocessing import IMAGENET_NORMALISATION, model_input  # noqa: E402
 from sslsteal.probe import linear_probe, per_class_subset  # noqa: E402
 from sslsteal.queries import images_sha256  # noqa: E402
 from sslsteal.runtime import configure_torch, seed_everything  # noqa: E402
@@ -104,12 +111,25 @@ FILES = {
 }
 # Sizes: the GPU check's defaults, and the CPU smoke test's (--toy). A flag given on the
 # command line overrides either.
+# configs/paper.yaml, the ImageNet cell: direct InfoNCE, temperature 0.1, batch 256.
+IMAGENET_EXTRACTION = {"loss": "infonce", "lr": 0.0003, "temperature": 0.1, "weight_decay": 0.0}
 SIZES = {
     "default": dict(image_size=32, train_size=20000, epochs=3, batch_size=256, queries=5000, steps=400,
-                    extraction_batch_size=PAPER_EXTRACTION["batch_size"], probe_per_class=100, probe_test=2000),
+                    extraction_batch_size=PAPER_EXTRACTION["batch_size"], probe_per_class=100, probe_test=2000,
+                    imagenet_image_size=224, imagenet_queries=2048, imagenet_steps=40, imagenet_batch_size=256,
+                    imagenet_probe_per_class=20),
     "toy": dict(image_size=16, train_size=64, epochs=1, batch_size=32, queries=64, steps=2,
-                extraction_batch_size=32, probe_per_class=10, probe_test=100),
+                extraction_batch_size=32, probe_per_class=10, probe_test=100,
+                imagenet_image_size=64, imagenet_queries=16, imagenet_steps=2, imagenet_batch_size=8,
+                imagenet_probe_per_class=5),
 }
+
+
+def probe_protocol(args: argparse.Namespace) -> dict:
+    """The paper config's probe; at toy size three strong penalties (on a few dozen
+    images every weak penalty separates the classes, and L-BFGS then runs to its
+    iteration cap: minutes on the CPU, for nothing the smoke test checks)."""
+    return {**PAPER_PROBE, "l2_grid": [0.1, 1.0, 10.0]} if args.toy else PAPER_PROBE
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -219,9 +239,11 @@ def one_run(data: dict, precision: str, args: argparse.Namespace, workdir: Path)
         train_x = representations(model, probe_train, device=device)
         test_x = representations(model, probe_test, device=device)
         features[name] = test_x
-        probes[name] = linear_probe(train_x, probe_train_y, test_x, probe_test_y, seed=args.seed, **PAPER_PROBE)
+        probes[name] = linear_probe(train_x, probe_train_y, test_x, probe_test_y, seed=args.seed, **probe_protocol(args))
     probe_seconds = time.perf_counter() - t
     synchronise(device)
+
+    imagenet, imagenet_numbers = imagenet_path(data, args, workdir, generator, device)
 
     peak = round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if device.type == "cuda" else None
     figures = {
@@ -239,8 +261,10 @@ def one_run(data: dict, precision: str, args: argparse.Namespace, workdir: Path)
         "victim_log": victim_log,
         "extraction_log": steal_log,
         "extraction": accounting,
+        "imagenet": imagenet,
     }
     numbers = {
+        **imagenet_numbers,
         "victim_losses": [row["loss"] for row in victim_log],
         "victim_weights_sha256": sha256(torch.cat([p.detach().flatten().cpu() for p in encoder.parameters()])),
         "answers": answers,
@@ -255,6 +279,80 @@ def one_run(data: dict, precision: str, args: argparse.Namespace, workdir: Path)
     del encoder, heads, stolen
     if device.type == "cuda":
         torch.cuda.empty_cache()
+    return figures, numbers
+
+
+def simsiam_format_checkpoint(path: Path, seed: int) -> None:
+    """Random ResNet50 weights saved in facebookresearch/simsiam's released layout
+    (``state_dict`` of ``module.encoder.*``, the projector in ``fc``, the predictor)."""
+    torch.manual_seed(seed)
+    source = build_encoder({"name": "resnet50_imagenet"}, 3, 224, IMAGENET_NORMALISATION)
+    state = {f"module.encoder.{k}": v for k, v in source.net.state_dict().items()}
+    state["module.encoder.fc.0.weight"] = torch.randn(2048, 2048)
+    state["module.predictor.0.weight"] = torch.randn(512, 2048)
+    torch.save({"epoch": 100, "arch": "resnet50", "state_dict": state, "optimizer": {}}, path)
+
+
+def imagenet_path(data: dict, args: argparse.Namespace, workdir: Path, generator, device) -> tuple[dict, dict]:
+    """The ImageNet victim's path: import a SimSiam-format checkpoint, answer queries at
+    ImageNet size, extract a ResNet50 copy, probe both; returns (figures, numbers)."""
+    size = args.imagenet_image_size
+    path = workdir / "checkpoint_0099.pth.tar"
+    simsiam_format_checkpoint(path, args.seed)
+    t = time.perf_counter()
+    victim = import_encoder(path, "simsiam_imagenet", {"name": "resnet50_imagenet"}, 3, size)
+    import_seconds = time.perf_counter() - t
+    train_images, train_labels = data["train"]
+    test_images, test_labels = data["test"]
+    # Fashion-MNIST (stored at --image-size) to the victim's input: resized, grey to RGB,
+    # back to uint8 as the dump jobs hand images over.
+    def to_input(images):
+        return (model_input(images, size) * 255).round().clamp(0, 255).to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
+
+    queries = to_input(train_images[-args.imagenet_queries :])
+    t = time.perf_counter()
+    answers = representations(victim, queries, device=device)
+    synchronise(device)
+    dump_seconds = time.perf_counter() - t
+    dump_path = workdir / "answers_imagenet.h5"
+    meta = {"victim": "gpu_check_simsiam", "query_set": "fashion_mnist_train", "victim_in_channels": 3,
+            "victim_image_size": size, "queries_sha256": images_sha256(queries)}
+    write_dump(dump_path, answers.numpy(), np.arange(len(queries)), meta)
+    dump = read_dump(dump_path, expect={"queries_sha256": images_sha256(queries)})
+    t = time.perf_counter()
+    stolen, steal_log, _ = steal(
+        "direct", queries, dump, len(queries), loss=IMAGENET_EXTRACTION["loss"],
+        loss_options={"temperature": IMAGENET_EXTRACTION["temperature"]}, approach_options={},
+        backbone={"name": "resnet50_imagenet"}, steps=args.imagenet_steps, batch_size=args.imagenet_batch_size,
+        lr=IMAGENET_EXTRACTION["lr"], weight_decay=IMAGENET_EXTRACTION["weight_decay"], generator=generator, device=device,
+    )
+    synchronise(device)
+    extraction_seconds = time.perf_counter() - t
+    labelled = torch.from_numpy(per_class_subset(train_labels[: -args.imagenet_queries], args.imagenet_probe_per_class, args.seed))
+    probe_train, probe_train_y = to_input(train_images[labelled]), train_labels[labelled]
+    probe_test, probe_test_y = to_input(test_images[-args.probe_test :]), test_labels[-args.probe_test :]
+    t = time.perf_counter()
+    accuracy = {}
+    for name, model in (("victim", victim), ("stolen", stolen)):
+        train_x = representations(model, probe_train, device=device)
+        test_x = representations(model, probe_test, device=device)
+        accuracy[name] = linear_probe(train_x, probe_train_y, test_x, probe_test_y, seed=args.seed, **probe_protocol(args))["accuracy"]
+    probe_seconds = time.perf_counter() - t
+    figures = {
+        "image_size": size,
+        "import_seconds": round(import_seconds, 2),
+        "dump_images_per_second": round(len(queries) / dump_seconds, 1) if dump_seconds > 0 else None,
+        "extraction_images_per_second": steady_images_per_second(steal_log, args.imagenet_batch_size),
+        "extraction_seconds": round(extraction_seconds, 2),
+        "probe_seconds": round(probe_seconds, 2),
+        "victim_accuracy": accuracy["victim"],
+        "stolen_accuracy": accuracy["stolen"],
+    }
+    numbers = {
+        "imagenet_answers_sha256": sha256(answers),
+        "imagenet_stolen_losses": [row["loss"] for row in steal_log],
+        "imagenet_stolen_accuracy": accuracy["stolen"],
+    }
     return figures, numbers
 
 
@@ -297,6 +395,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--probe-per-class", type=int, help="labelled probe images per class (default 100)")
     parser.add_argument("--probe-test", type=int, help="probe test images, the last test images (default 2000)")
     parser.add_argument("--backbone", default="resnet18", choices=["resnet18", "resnet34"])
+    parser.add_argument("--imagenet-image-size", type=int, help="the ImageNet path's input side (default 224)")
+    parser.add_argument("--imagenet-queries", type=int, help="the ImageNet path's queries (default 2048)")
+    parser.add_argument("--imagenet-steps", type=int, help="the ImageNet path's extraction steps (default 40)")
+    parser.add_argument("--imagenet-batch-size", type=int, help="the ImageNet path's extraction batch (default 256)")
+    parser.add_argument("--imagenet-probe-per-class", type=int, help="the ImageNet path's probe images per class (default 20)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads")
     parser.add_argument("--no-rerun", action="store_true", help="skip the second run of each precision")
@@ -391,6 +494,10 @@ def print_summary(result: dict) -> None:
             f"({r['extraction_seconds']} s)\n"
             f"  probe accuracy: victim {r['victim_accuracy']:.4f}, stolen copy {r['stolen_accuracy']:.4f} "
             f"(probe {r['probe_seconds']} s)\n"
+            f"  ImageNet path (imported SimSiam ResNet50 at {r['imagenet']['image_size']} px): import "
+            f"{r['imagenet']['import_seconds']} s, dump {r['imagenet']['dump_images_per_second']} images/s, extraction "
+            f"{r['imagenet']['extraction_images_per_second']} images/s ({r['imagenet']['extraction_seconds']} s), probe "
+            f"accuracy victim {r['imagenet']['victim_accuracy']:.4f}, stolen {r['imagenet']['stolen_accuracy']:.4f}\n"
             f"  peak GPU memory {peak}, wall time {r['wall_seconds']} s\n"
             f"  rerun with the same seed gives the same numbers: {same}"
         )

@@ -35,7 +35,7 @@ def extraction_and_probe() -> None:
         generator=seed_everything(0),
     )
     train_images, train_labels = load_split(data, "train")
-    keep = subset(len(train_images), 20000, 0)
+    keep = subset(train_labels, 20000, 0)
     linear_probe(
         representations(victim, train_images[keep]), train_labels[keep], representations(victim, test_images[-1000:]),
         test_labels[-1000:], seed=0,

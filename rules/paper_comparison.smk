@@ -1,7 +1,10 @@
-# Stage 7: our numbers next to the paper's published cells (paper_figures/published.yaml),
-# wherever this config runs the cell; the others say "not run".
+# Stage 7: our numbers next to the paper's published cells (paper_figures/published.yaml,
+# or the file paper_figures.published names), wherever this config runs the cell; the
+# others say "not run".
 
-PUBLISHED = os.path.join(workflow.basedir, "paper_figures", "published.yaml")
+PUBLISHED = config["paper_figures"].get("published") or os.path.join(
+    workflow.basedir, "paper_figures", "published.yaml"
+)
 # One entry per published cell: the paper's numbers and the probes of our runs of it.
 PUBLISHED_MATCHES = targets.published_matches(config, PUBLISHED)
 

@@ -10,6 +10,8 @@ from sslsteal.backbones import build_encoder, import_encoder, load_encoder, save
 from sslsteal.errors import CheckpointError
 from sslsteal.preprocessing import IMAGENET_NORMALISATION
 
+from mirrors import simsiam_checkpoint
+
 
 @pytest.mark.parametrize("name, dim", [("resnet18", 512), ("resnet34", 512), ("resnet50", 2048)])
 def test_cifar_resnets(name, dim):
@@ -51,20 +53,9 @@ def test_truncated_checkpoint_names_the_file(tmp_path):
         load_encoder(path)
 
 
-def simsiam_style_checkpoint(path, backbone_name):
-    """A checkpoint laid out like facebookresearch/simsiam's releases; the source encoder
-    normalises its input as the imported one will (ImageNet's statistics)."""
-    source = build_encoder({"name": backbone_name}, 3, 32, IMAGENET_NORMALISATION)
-    state = {f"module.encoder.{k}": v for k, v in source.net.state_dict().items()}
-    state["module.encoder.fc.0.weight"] = torch.randn(2048, 512)  # the projector, to be dropped
-    state["module.predictor.0.weight"] = torch.randn(512, 2048)
-    torch.save({"epoch": 100, "arch": "resnet50", "state_dict": state, "optimizer": {}}, path)
-    return source
-
-
 def test_import_simsiam_format(tmp_path):
     path = tmp_path / "checkpoint_0099.pth.tar"
-    source = simsiam_style_checkpoint(path, "resnet18")
+    source = simsiam_checkpoint(path, "resnet18")
     encoder = import_encoder(path, "simsiam_imagenet", {"name": "resnet18"}, 3, 32)
     source.eval()
     x = torch.rand(2, 3, 32, 32)
@@ -74,7 +65,7 @@ def test_import_simsiam_format(tmp_path):
 
 def test_import_refuses_shape_mismatch(tmp_path):
     path = tmp_path / "checkpoint.pth.tar"
-    simsiam_style_checkpoint(path, "resnet18")
+    simsiam_checkpoint(path, "resnet18")
     with pytest.raises(CheckpointError, match="does not fit backbone resnet34"):
         import_encoder(path, "simsiam_imagenet", {"name": "resnet34"}, 3, 32)
 
@@ -94,7 +85,7 @@ def test_bad_imported_checkpoints_are_named_with_the_user_s_fix(tmp_path):
     with pytest.raises(CheckpointError, match="folder.pth.tar is a folder"):
         import_encoder(folder, "simsiam_imagenet", {"name": "resnet18"}, 3, 32)
     path = tmp_path / "checkpoint.pth.tar"
-    simsiam_style_checkpoint(path, "resnet18")
+    simsiam_checkpoint(path, "resnet18")
     truncated = tmp_path / "truncated.pth.tar"
     truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CheckpointError, match="truncated.pth.tar") as error:

@@ -147,6 +147,16 @@ BAD_CONFIGS = {
     "probe test split overlapping the queries": (lambda c: c["query_sets"][QUERY_SET].update(exclude_last=0), f"query_sets.{QUERY_SET}.exclude_last", "set exclude_last >= 200"),
     "more probe folds than labels per class": (lambda c: c["probe"].update(folds=60), "probe.folds", f"probe.downstream.{DOWNSTREAM}.labels_per_class is 50"),
     "probe folds below two": (lambda c: c["probe"].update(folds=1), "probe.folds", "less than the minimum of 2"),
+    "probe subset too small for the folds": (
+        lambda c: (c["probe"]["downstream"][DOWNSTREAM].pop("labels_per_class"), c["probe"]["downstream"][DOWNSTREAM].update(train_size=15)),
+        f"probe.downstream.{DOWNSTREAM}.train_size",
+        "15 images cannot give each of the 4 classes of synthetic the 5 images the 5-fold cross-validation needs (at least 20",
+    ),
+    "checksums file absent": (
+        lambda c: c["datasets"].update(cifar10={"mirrors": [], "download": True, "checksums": "/nonexistent/MD5SUMS"}),
+        "datasets.cifar10.checksums",
+        "/nonexistent/MD5SUMS does not exist",
+    ),
     "old probe validation split": (lambda c: c["probe"].update(validation_fraction=0.2), "probe.validation_fraction", "give probe.folds"),
     # --- baselines
     "own SSL budget above the pool": (lambda c: c["baselines"]["own_ssl"].update(budgets=[100, 6000]), "baselines.own_ssl.budgets", "exceed the 400 images"),

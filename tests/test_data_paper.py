@@ -1,38 +1,29 @@
 """The paper's datasets from local mirrors holding torchvision's own file names (tiny
-generated files in each dataset's real format, torchvision's checksums patched to
-match); ImageNet from a generated ImageFolder; resizing and channel conversion to a
-victim's input; the device choice on this machine. Never downloads."""
+generated files in each dataset's real format, verified against the mirror's own
+MD5SUMS through the `checksums` option); ImageNet from a generated ImageFolder;
+resizing and channel conversion to a victim's input; the device choice on this
+machine. Never downloads."""
 
-import hashlib
-import io
 import pickle
-import tarfile
 
 import numpy as np
 import pytest
 import scipy.io
 import torch
-from torchvision.datasets import CIFAR10, STL10, SVHN
+from torchvision.datasets import CIFAR10, STL10
 
 from sslsteal.data import load_split, prepare_dataset
 from sslsteal.errors import DatasetUnavailableError
 from sslsteal.preprocessing import model_input
 
+from mirrors import tar_gz, write_mirror
+
 NO_NETWORK = "http://127.0.0.1:9/unreachable.tar.gz"
 
 
-def md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
-
-
-def tar_gz(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, content in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            tar.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
+def from_mirror(mirror, download: bool = False) -> dict:
+    """A dataset's config block: the mirror, verified against its own MD5SUMS."""
+    return {"mirrors": [str(mirror)], "download": download, "checksums": str(mirror / "MD5SUMS")}
 
 
 @pytest.fixture
@@ -40,27 +31,25 @@ def cifar_mirror(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     train = {"data": rng.integers(0, 256, (6, 3072), dtype=np.uint8), "labels": list(rng.integers(0, 10, 6))}
     test = {"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), "labels": list(rng.integers(0, 10, 4))}
+    empty = pickle.dumps({"data": np.zeros((0, 3072), dtype=np.uint8), "labels": []})
     files = {
         "data_batch_1": pickle.dumps(train),
+        **{f"data_batch_{i}": empty for i in range(2, 6)},
         "test_batch": pickle.dumps(test),
         "batches.meta": pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}),
     }
-    archive = tar_gz({f"cifar-10-batches-py/{name}": content for name, content in files.items()})
+    members = {f"cifar-10-batches-py/{name}": content for name, content in files.items()}
+    archive = tar_gz(members)
     mirror = tmp_path / "mirror"
-    mirror.mkdir()
-    (mirror / "cifar-10-python.tar.gz").write_bytes(archive)
-    monkeypatch.setattr(CIFAR10, "train_list", [["data_batch_1", md5(files["data_batch_1"])]])
-    monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", md5(files["test_batch"])]])
-    monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": md5(files["batches.meta"])})
-    monkeypatch.setattr(CIFAR10, "tgz_md5", md5(archive))
-    monkeypatch.setattr(CIFAR10, "url", NO_NETWORK)
+    write_mirror(mirror, {"cifar-10-python.tar.gz": archive}, {"cifar-10-python.tar.gz": archive, **members})
+    monkeypatch.setattr(CIFAR10, "url", NO_NETWORK)  # never download
     return mirror, train, files
 
 
 def test_cifar10_from_archive_mirror(tmp_path, cifar_mirror):
     mirror, train, _ = cifar_mirror
     root = tmp_path / "cifar10"
-    manifest = prepare_dataset("cifar10", root, {"mirrors": [str(mirror)], "download": False})
+    manifest = prepare_dataset("cifar10", root, from_mirror(mirror))
     assert manifest["source"] == f"mirror: {mirror}"
     assert manifest["splits"]["train"] == {"n": 6, "shape": [3, 32, 32], "classes": max(train["labels"]) + 1}
     assert "cifar-10-batches-py/data_batch_1" in manifest["files"]
@@ -74,47 +63,60 @@ def test_cifar10_from_archive_mirror(tmp_path, cifar_mirror):
 def test_cifar10_from_extracted_folder_mirror(tmp_path, cifar_mirror):
     _, train, files = cifar_mirror
     mirror = tmp_path / "extracted"
-    (mirror / "cifar-10-batches-py").mkdir(parents=True)
-    for name, content in files.items():
-        (mirror / "cifar-10-batches-py" / name).write_bytes(content)
+    write_mirror(mirror, {f"cifar-10-batches-py/{name}": content for name, content in files.items()})
     root = tmp_path / "cifar10"
-    prepare_dataset("cifar10", root, {"mirrors": [str(mirror)], "download": False})
+    manifest = prepare_dataset("cifar10", root, from_mirror(mirror))
     assert load_split(root, "test")[0].shape == (4, 3, 32, 32)
+    assert manifest["checksums"] == str(mirror / "MD5SUMS")
+
+
+def test_checksums_file_replaces_torchvision_s_and_still_verifies(tmp_path, cifar_mirror):
+    """Without the mirror's MD5SUMS, torchvision's MD5s refuse the generated archive; a
+    file the checksums list whose bytes differ is refused naming the checksums file;
+    a malformed checksums line is named with its line number."""
+    mirror, _, _ = cifar_mirror
+    with pytest.raises(DatasetUnavailableError, match="cifar-10-python.tar.gz: checksum differs from torchvision's"):
+        prepare_dataset("cifar10", tmp_path / "a", {"mirrors": [str(mirror)], "download": False})
+    archive = mirror / "cifar-10-python.tar.gz"
+    archive.write_bytes(archive.read_bytes() + b"\0")
+    with pytest.raises(DatasetUnavailableError, match=f"checksum differs from the checksums in {mirror / 'MD5SUMS'}"):
+        prepare_dataset("cifar10", tmp_path / "b", from_mirror(mirror))
+    (mirror / "MD5SUMS").write_text("not-an-md5  cifar-10-python.tar.gz\n")
+    with pytest.raises(DatasetUnavailableError, match="MD5SUMS line 1 is not `<md5>  <file name>`"):
+        prepare_dataset("cifar10", tmp_path / "c", from_mirror(mirror))
 
 
 def test_cifar10_corrupt_archive_names_it_and_both_fixes(tmp_path, cifar_mirror):
     mirror, _, _ = cifar_mirror
     (mirror / "cifar-10-python.tar.gz").write_bytes(b"truncated")
     with pytest.raises(DatasetUnavailableError) as err:
-        prepare_dataset("cifar10", tmp_path / "c", {"mirrors": [str(mirror)], "download": True})
+        prepare_dataset("cifar10", tmp_path / "c", from_mirror(mirror, download=True))
     message = str(err.value)
-    assert "cifar-10-python.tar.gz: checksum differs from torchvision's" in message
+    assert f"cifar-10-python.tar.gz: checksum differs from the checksums in {mirror / 'MD5SUMS'}" in message
     assert f"download from {NO_NETWORK} failed" in message and "mirrors" in message
 
 
 def test_corrupted_cifar_file_is_detected_at_load(tmp_path, cifar_mirror):
     mirror, _, _ = cifar_mirror
     root = tmp_path / "cifar10"
-    prepare_dataset("cifar10", root, {"mirrors": [str(mirror)], "download": False})
+    prepare_dataset("cifar10", root, from_mirror(mirror))
     batch = root / "cifar-10-batches-py" / "test_batch"
     batch.write_bytes(batch.read_bytes()[:-1] + b"\x00")
     with pytest.raises(DatasetUnavailableError, match="test_batch is missing or corrupt"):
         load_split(root, "train")
 
 
-def test_svhn_from_mirror(tmp_path, monkeypatch):
+def test_svhn_from_mirror(tmp_path):
     rng = np.random.default_rng(1)
     mirror = tmp_path / "mirror"
     mirror.mkdir()
-    split_list = {}
     for split, n in (("train", 5), ("test", 3)):
         x = rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8)
         y = np.array([[10], [1], [2], [3], [10]][:n], dtype=np.uint8)  # SVHN labels 0 as 10
         scipy.io.savemat(mirror / f"{split}_32x32.mat", {"X": x, "y": y})
-        split_list[split] = [NO_NETWORK, f"{split}_32x32.mat", md5((mirror / f"{split}_32x32.mat").read_bytes())]
-    monkeypatch.setattr(SVHN, "split_list", split_list)
+    write_mirror(mirror, {}, {name: (mirror / name).read_bytes() for name in ("train_32x32.mat", "test_32x32.mat")})
     root = tmp_path / "svhn"
-    manifest = prepare_dataset("svhn", root, {"mirrors": [str(mirror)], "download": False})
+    manifest = prepare_dataset("svhn", root, from_mirror(mirror))
     assert manifest["splits"]["train"]["n"] == 5 and set(manifest["files"]) == {"train_32x32.mat", "test_32x32.mat"}
     images, labels = load_split(root, "train")
     assert images.shape == (5, 3, 32, 32) and labels.tolist() == [0, 1, 2, 3, 0]
@@ -122,7 +124,7 @@ def test_svhn_from_mirror(tmp_path, monkeypatch):
     np.testing.assert_array_equal(images.numpy(), source.transpose(3, 2, 0, 1))
 
 
-def test_svhn_missing_and_no_download_is_a_clear_error(tmp_path, monkeypatch):
+def test_svhn_missing_and_no_download_is_a_clear_error(tmp_path):
     with pytest.raises(DatasetUnavailableError, match=r"train_32x32.mat: not found(.|\n)*download: true"):
         prepare_dataset("svhn", tmp_path / "svhn", {"mirrors": [str(tmp_path)], "download": False})
 
@@ -140,21 +142,18 @@ def stl10_mirror(tmp_path, monkeypatch):
         "test_y.bin": np.array([2, 3], dtype=np.uint8).tobytes(),
         "class_names.txt": b"\n".join(f"c{i}".encode() for i in range(10)),
     }
-    archive = tar_gz({f"stl10_binary/{name}": content for name, content in files.items()})
+    members = {f"stl10_binary/{name}": content for name, content in files.items()}
+    archive = tar_gz(members)
     mirror = tmp_path / "mirror"
-    mirror.mkdir()
-    (mirror / "stl10_binary.tar.gz").write_bytes(archive)
-    monkeypatch.setattr(STL10, "train_list", [[n, md5(files[n])] for n in ("train_X.bin", "train_y.bin", "unlabeled_X.bin")])
-    monkeypatch.setattr(STL10, "test_list", [[n, md5(files[n])] for n in ("test_X.bin", "test_y.bin")])
-    monkeypatch.setattr(STL10, "tgz_md5", md5(archive))
-    monkeypatch.setattr(STL10, "url", NO_NETWORK)
+    write_mirror(mirror, {"stl10_binary.tar.gz": archive}, {"stl10_binary.tar.gz": archive, **members})
+    monkeypatch.setattr(STL10, "url", NO_NETWORK)  # never download
     return mirror, images
 
 
 def test_stl10_with_its_unlabeled_split(tmp_path, stl10_mirror):
     mirror, images = stl10_mirror
     root = tmp_path / "stl10"
-    manifest = prepare_dataset("stl10", root, {"mirrors": [str(mirror)], "download": False})
+    manifest = prepare_dataset("stl10", root, from_mirror(mirror))
     assert {split: s["n"] for split, s in manifest["splits"].items()} == {"train": 3, "test": 2, "unlabeled": 4}
     unlabeled, labels = load_split(root, "unlabeled")
     assert unlabeled.shape == (4, 3, 96, 96) and (labels == -1).all()
@@ -172,7 +171,7 @@ def test_stl10_queries_are_resized_to_the_victims_input(tmp_path, stl10_mirror):
 
     mirror, _ = stl10_mirror
     root = tmp_path / "stl10"
-    prepare_dataset("stl10", root, {"mirrors": [str(mirror)], "download": False})
+    prepare_dataset("stl10", root, from_mirror(mirror))
     queries, _ = load_split(root, "unlabeled")
     assert model_input(queries, 32).shape == (4, 3, 32, 32)
     victim = build_encoder({"name": "resnet18"}, in_channels=3, image_size=32)

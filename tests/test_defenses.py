@@ -333,6 +333,38 @@ def test_b4b_transformation_leaves_a_legitimate_users_probe_unchanged():
     assert moved["accuracy"] == plain["accuracy"]
 
 
+def test_b4b_gives_a_spread_out_stream_more_noise_than_a_clustered_one():
+    """B4B's premise: an account whose queries spread over the representation space (an
+    attacker covering it) pays more noise than one whose queries stay in one region (a
+    user with a narrow task). The same 400 answers go out twice, once with projections
+    spread over the space and once with projections clustered around one direction, with
+    the tiny config's settings (2^6 buckets, the schema's scale and growth, the account's
+    transformation on). Measured after undoing the account's transformation: the spread
+    stream's added noise is far larger than the clustered one's (the tiny run's workflow
+    has no clustered stream to compare: its user and attacker both send test-like images).
+    A defense that ignores coverage, or adds no noise, fails this."""
+    from sslsteal.defenses import account_transform, b4b, resolve_defense, spread
+
+    settings = resolve_defense("b4b_sybils1", b4b_settings={"bits": 6})
+    assert settings["transform"] and settings["bits"] == 6
+    generator = torch.Generator().manual_seed(0)
+    answers = torch.randn(400, 16, generator=generator)
+    spread_out = torch.randn(400, 8, generator=generator)
+    clustered = torch.randn(1, 8, generator=generator) + 0.01 * torch.randn(400, 8, generator=generator)
+    permutation, scales = account_transform(16, settings["seed"], 0)
+    noise, sigma, coverage = {}, {}, {}
+    for name, hashed in (("spread", spread_out), ("clustered", clustered)):
+        defended, _, record = b4b(answers, hashed, settings, 1, torch.Generator().manual_seed(1))
+        undone = torch.empty_like(defended)
+        undone[:, permutation] = defended  # (x * scales)[:, permutation] -> x * scales
+        noise[name] = float(((undone / scales) - answers).std() / spread(answers))
+        sigma[name], coverage[name] = float(record["sigma"].mean()), float(record["coverage"].max())
+    assert coverage["clustered"] <= 2 / 64 < 0.5 < coverage["spread"]
+    assert sigma["spread"] > 10 * sigma["clustered"]
+    # The noise actually added, in units of the answers' spread (0 for both: no defense).
+    assert noise["spread"] > 10 * noise["clustered"] and noise["spread"] > 1.0
+
+
 def test_b4b_defaults_are_the_schemas():
     import yaml
 

@@ -74,6 +74,12 @@ def test_recipe_is_the_paper_config():
     )
     assert extraction["weight_decay"] == paper["extraction"]["weight_decay"]
     assert gpu_check.PAPER_PROBE == {k: paper["probe"][k] for k in ("l2_grid", "folds")}
+    imagenet = next(b for b in paper["extraction"]["grid"] if b["victims"] == ["simsiam_imagenet"])
+    options = imagenet["loss_options"]["infonce"]
+    assert gpu_check.IMAGENET_EXTRACTION["loss"] in imagenet["losses"]
+    assert (gpu_check.IMAGENET_EXTRACTION["lr"], gpu_check.IMAGENET_EXTRACTION["temperature"]) == (options["lr"], options["temperature"])
+    assert gpu_check.SIZES["default"]["imagenet_batch_size"] == options["batch_size"]
+    assert gpu_check.SIZES["default"]["imagenet_image_size"] == paper["datasets"]["imagenet"]["image_size"]
 
 
 def test_gpu_check_runs_on_cpu_at_toy_size(tmp_path):
@@ -100,6 +106,11 @@ def test_gpu_check_runs_on_cpu_at_toy_size(tmp_path):
     assert run["rerun"]["identical"] is True and run["rerun"]["max_abs_difference_answers"] == 0
     assert run["extraction"]["queries"] == figures["sizes"]["queries"] == 64
     assert figures["sizes"]["image_size"] == 16 and figures["backbone"] == "resnet18"
+    # The ImageNet victim's path: the SimSiam-format checkpoint imported, a ResNet50 copy.
+    assert "ImageNet path (imported SimSiam ResNet50 at 64 px)" in output
+    imagenet = run["imagenet"]
+    assert imagenet["image_size"] == 64 and imagenet["extraction_images_per_second"] > 0
+    assert 0 <= imagenet["victim_accuracy"] <= 1 and 0 <= imagenet["stolen_accuracy"] <= 1
     assert not list(tmp_path.glob("*.h5"))  # the dumps lived in a temporary folder
 
 

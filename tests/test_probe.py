@@ -236,6 +236,15 @@ def test_representation_dim_read_from_model():
     assert isinstance(encoder.net, SmallCNN)
 
 
-def test_subset_is_seeded():
-    assert (subset(100, 10, 3) == subset(100, 10, 3)).all()
-    assert len(subset(100, None, 3)) == 100
+def test_subset_is_seeded_and_gives_every_class_its_floor():
+    labels = np.r_[np.zeros(90, int), np.ones(5, int), np.full(5, 2)]  # two rare classes
+    assert (subset(labels, 10, 3) == subset(labels, 10, 3)).all()
+    assert len(subset(labels, None, 3)) == 100
+    for seed in range(20):
+        keep = subset(labels, 12, seed, per_class_floor=3)
+        assert len(keep) == len(set(keep)) == 12
+        assert np.bincount(labels[keep], minlength=3).min() >= 3
+    with pytest.raises(ValueError, match="class 1 has only 5 images, fewer than 6 per class"):
+        subset(labels, 30, 0, per_class_floor=6)
+    with pytest.raises(ValueError, match="cannot hold 4 of each of 3 classes"):
+        subset(labels, 10, 0, per_class_floor=4)

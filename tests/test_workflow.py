@@ -455,6 +455,46 @@ def test_killed_victim_training_resumes_to_the_same_weights(tmp_path):
     assert losses[0] == losses[1]
 
 
+def test_killed_extraction_and_own_ssl_resume_mid_epoch_to_the_same_weights(tmp_path):
+    """Kill a real extraction job and a real own-SSL job (SIGKILL) right after the state
+    of step 25 of 60 is saved (extraction.checkpoint_every_steps: 25; epochs of 6 steps,
+    so mid-epoch); `--rerun-incomplete` resumes both from there, deletes their partial
+    state, and ends with the weights and losses of an uninterrupted run."""
+    config = edited_config(tmp_path, lambda c: c["extraction"].update(checkpoint_every_steps=25))
+    cell = f"{VICTIM}/{QUERY_SET}/400/seed0"
+    folders = {  # rule: the job's output folder, its log
+        "extract": (f"results/stolen/{VICTIM}/direct/mse/{QUERY_SET}/400/seed0", f"logs/extract/{VICTIM}/direct/mse/{QUERY_SET}/400/seed0.log"),
+        "train_own_ssl": (f"results/own_ssl/{cell}", f"logs/train_own_ssl/{cell}.log"),
+    }
+    targets = [f"{folder}/encoder.pt" for folder, _ in folders.values()]
+    snakemake(tmp_path, f"results/dumps/{VICTIM}/{QUERY_SET}/answers.h5", config=config)  # what both read
+    command = [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(config), "--cores", "2", *targets]
+    killed = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "SSLSTEAL_KILL_AFTER_STEP": "25"})
+    assert killed.returncode != 0
+    for folder, _ in folders.values():
+        assert (tmp_path / folder / "partial_state.pt").exists() and not (tmp_path / folder / "encoder.pt").exists()
+
+    snakemake(tmp_path, *targets, "--rerun-incomplete", config=config)
+    resumed = {}
+    for rule, (folder, log) in folders.items():
+        assert "resuming after step 25 of 60 (in epoch 5)" in (tmp_path / log).read_text(), rule
+        assert not (tmp_path / folder / "partial_state.pt").exists(), rule
+        resumed[rule] = (load_encoder(tmp_path / folder / "encoder.pt")[0], pd.read_csv(tmp_path / folder / "train_log.tsv", sep="\t"))
+        for name in ("encoder.pt", "train_log.tsv"):
+            (tmp_path / folder / name).unlink()
+
+    snakemake(tmp_path, *targets, config=config)  # the same jobs, uninterrupted
+    for rule, (folder, log) in folders.items():
+        assert "resuming" not in (tmp_path / log).read_text(), rule
+        straight = load_encoder(tmp_path / folder / "encoder.pt")[0]
+        for (name, a), b in zip(straight.state_dict().items(), resumed[rule][0].state_dict().values(), strict=True):
+            assert torch.equal(a, b), (rule, name)
+        losses = pd.read_csv(tmp_path / folder / "train_log.tsv", sep="\t")[["epoch", "loss", "lr"]]
+        assert losses.equals(resumed[rule][1][["epoch", "loss", "lr"]]), rule
+    # The interval changes no result: another one reruns nothing.
+    assert planned_jobs(tmp_path, TINY, *targets) == {}
+
+
 def corrupt(path: Path) -> None:
     """Flip one byte in the middle of the file, as a bad disk or a torn copy would."""
     data = bytearray(path.read_bytes())

@@ -9,9 +9,10 @@ from sslsteal.backbones import save_encoder
 from sslsteal.defenses import b4b_summary, detection_scores
 from sslsteal.dumps import read_dump
 from sslsteal.extraction import steal
-from sslsteal.io import atomic_path
+from sslsteal.io import atomic_path, config_hash, file_sha256
 from sslsteal.queries import answered_pool
 from sslsteal.runtime import device_stats, configure_torch, logged_to, seed_everything
+from sslsteal.training import resumable
 
 with logged_to(snakemake.log[0]) as log:
     wc = snakemake.wildcards
@@ -31,6 +32,16 @@ with logged_to(snakemake.log[0]) as log:
     size, channels = dump.meta["victim_image_size"], dump.meta["victim_in_channels"]
     options = dict(snakemake.params.loss_options)
     lr, batch_size = options.pop("lr"), options.pop("batch_size")
+    # The training state, saved every extraction.checkpoint_every_steps steps beside the
+    # outputs but not one of them (Snakemake's cleanup of a killed job keeps it), and
+    # resumed only by this cell's config, answers and thread count. The interval is read
+    # from the config, not the params: it changes no result, so changing it reruns nothing.
+    fingerprint = config_hash(
+        {"cell": dict(wc.items()), "params": dict(snakemake.params.items()), "threads": snakemake.threads,
+         "dump": file_sha256(snakemake.input.dump)}
+    )
+    partial = Path(snakemake.output.encoder).with_name("partial_state.pt")
+    checkpoint = resumable(partial, fingerprint, log, snakemake.config["extraction"]["checkpoint_every_steps"])
     started = time.perf_counter()
     # The budget is the first N images of the pool, so a smaller budget is a prefix.
     stolen, history, accounting = steal(
@@ -48,6 +59,7 @@ with logged_to(snakemake.log[0]) as log:
         weight_decay=snakemake.params.weight_decay,
         generator=generator,
         device=device,
+        checkpoint=checkpoint,
     )
     wall = time.perf_counter() - started
     if "flagged" in dump.extra:
@@ -86,5 +98,6 @@ with logged_to(snakemake.log[0]) as log:
     )
     with atomic_path(snakemake.output.train_log) as tmp:
         pd.DataFrame(history).to_csv(tmp, sep="\t", index=False)
+    partial.unlink(missing_ok=True)
     log.info("stole (%s, %s) from %d queries, %d API calls, in %.1fs", wc.approach, wc.loss, budget, accounting["api_calls"], wall)
     log.info("device %s: %s images/s, GPU peak memory %s MiB", stats["device"], stats["images_per_second"], stats["gpu_max_memory_mib"])

@@ -26,7 +26,7 @@ with logged_to(snakemake.log[0]) as log:
     device = configure_torch(snakemake.threads, snakemake.params.precision, snakemake.config.get("device", "auto"))
     generator = seed_everything(seed)
     root = Path(snakemake.input.dataset).parent
-    train_images, train_labels, test_images, test_labels = downstream_images(root, downstream, seed)
+    train_images, train_labels, test_images, test_labels = downstream_images(root, downstream, seed, folds=recipe["folds"])
 
     record = {"encoder": kind, "downstream": snakemake.wildcards.downstream, "seed": seed}
     if kind == "raw_pixels":

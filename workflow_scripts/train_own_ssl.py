@@ -10,9 +10,10 @@ import pandas as pd
 
 from sslsteal.backbones import save_encoder
 from sslsteal.dumps import read_dump
-from sslsteal.io import atomic_path
+from sslsteal.io import atomic_path, config_hash
 from sslsteal.queries import answered_pool
 from sslsteal.runtime import configure_torch, logged_to, seed_everything
+from sslsteal.training import resumable
 from sslsteal.victim import train_victim
 
 with logged_to(snakemake.log[0]) as log:
@@ -38,11 +39,20 @@ with logged_to(snakemake.log[0]) as log:
         # Out-of-distribution pools are resized to the victim's input, as the API would
         # (model_input: [0, 1]).
         images = (model_input(images, size).clamp(0, 1) * 255).round().to(pool.dtype)
+    # Resumable as an extraction is (workflow_scripts/extract.py): its state every
+    # extraction.checkpoint_every_steps steps, reused only by this job's config and queries.
+    fingerprint = config_hash(
+        {"cell": dict(wc.items()), "params": dict(snakemake.params.items()), "threads": snakemake.threads,
+         "queries": meta}
+    )
+    partial = Path(snakemake.output.encoder).with_name("partial_state.pt")
+    checkpoint = resumable(partial, fingerprint, log, snakemake.config["extraction"]["checkpoint_every_steps"])
     started = time.perf_counter()
     # The victim's recipe but the extraction's images per step: same steps, same images.
     recipe = {**victim["recipe"], "batch_size": snakemake.params.batch_size}
     encoder, _, history = train_victim(
-        victim["method"], images, victim["backbone"], recipe, generator, device, steps=snakemake.params.steps
+        victim["method"], images, victim["backbone"], recipe, generator, device, steps=snakemake.params.steps,
+        **checkpoint,
     )
     save_encoder(
         snakemake.output.encoder,
@@ -64,4 +74,5 @@ with logged_to(snakemake.log[0]) as log:
     )
     with atomic_path(snakemake.output.train_log) as tmp:
         pd.DataFrame(history).to_csv(tmp, sep="\t", index=False)
+    partial.unlink(missing_ok=True)
     log.info("own SSL (%s) on %d query images, %d steps, in %.1fs", victim["method"], budget, snakemake.params.steps, time.perf_counter() - started)

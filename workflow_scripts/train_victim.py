@@ -1,7 +1,5 @@
 """Train one SSL victim, resuming from its last finished epoch. Snakemake rule: train_victim."""
 
-import os
-import signal
 import time
 from pathlib import Path
 
@@ -9,9 +7,9 @@ import pandas as pd
 
 from sslsteal.backbones import save_encoder
 from sslsteal.data import load_split
-from sslsteal.errors import CheckpointError
-from sslsteal.io import atomic_path, config_hash, load_checkpoint, save_checkpoint
+from sslsteal.io import atomic_path, config_hash
 from sslsteal.runtime import device_stats, configure_torch, logged_to, seed_everything
+from sslsteal.training import resumable
 from sslsteal.victim import train_victim
 
 with logged_to(snakemake.log[0]) as log:
@@ -30,27 +28,13 @@ with logged_to(snakemake.log[0]) as log:
     # an incomplete job (--rerun-incomplete) keeps it; it is only reused when it was
     # made by this exact victim config, seed and thread count.
     partial = Path(snakemake.output.encoder).with_name("partial_state.pt")
-    resume_from = None
-    if partial.exists():
-        try:
-            state = load_checkpoint(partial)
-            if state.get("fingerprint") == fingerprint:
-                resume_from = state
-            else:
-                log.info("ignoring %s: made by another config", partial)
-        except CheckpointError as err:
-            log.warning("ignoring unreadable %s: %s", partial, err)
-    kill_after = int(os.environ.get("SSLSTEAL_KILL_AFTER_EPOCH", 0))  # fault injection for tests
-
-    def save_state(state):
-        save_checkpoint(partial, fingerprint=fingerprint, **state)
-        if state["epoch"] == kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
+    checkpoint = resumable(partial, fingerprint, log)
+    resume_from = checkpoint["resume_from"]
 
     log.info("training %s victim %s on %d images", victim["method"], snakemake.wildcards.victim, len(images))
     started = time.perf_counter()
     encoder, heads, history = train_victim(
-        victim["method"], images, victim["backbone"], victim["recipe"], generator, device, resume_from, save_state
+        victim["method"], images, victim["backbone"], victim["recipe"], generator, device, **checkpoint
     )
     wall = time.perf_counter() - started
     trained = sum(row["seconds"] for row in history if row["epoch"] > (resume_from or {}).get("epoch", 0))

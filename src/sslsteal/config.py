@@ -23,6 +23,7 @@ from .registry import (
     VIEWS_APPROACHES,
     IMAGE_SIZES,
     NON_NEGATIVE_LOSSES,
+    NUM_CLASSES,
     SPLIT_SIZES,
     TORCHVISION_DATASETS,
     imagenet_folder_problem,
@@ -520,6 +521,11 @@ def check_datasets(config: dict, workdir: Path) -> None:
     for name, options in config["datasets"].items():
         if name not in TORCHVISION_DATASETS:
             continue
+        if options.get("checksums") and not os.path.isfile(workdir / options["checksums"]):
+            raise ConfigError(
+                f"datasets.{name}.checksums",
+                f"{options['checksums']} does not exist (an md5sum-format file: `md5sum * > MD5SUMS` in the mirror)",
+            )
         if _exists(workdir, f"{root}/{name}/prepared.json") or options.get("download", True):
             continue
         mirrors = options.get("mirrors", [])
@@ -713,17 +719,31 @@ def check_probe_protocol(config: dict) -> None:
                 f"the query pool overlaps the probe test set of {key} (set exclude_last >= {test_last})",
             )
     # Every class needs an image in every held-out fold of the penalty's cross-validation.
-    # With train_size the classes' counts are known only once drawn: the probe refuses a
-    # class with too few (naming it) then.
+    # A train_size subset gives every class at least `folds` images first
+    # (probe.subset), so it needs folds x classes images.
     folds = config["probe"].get("folds", 5)
     for name, downstream in config["probe"]["downstream"].items():
-        per_class = downstream.get("labels_per_class")
+        per_class, size = downstream.get("labels_per_class"), downstream.get("train_size")
         if per_class and per_class < folds:
             raise ConfigError(
                 "probe.folds",
                 f"{folds} folds need at least {folds} labelled images of every class; probe.downstream.{name}"
                 f".labels_per_class is {per_class} (lower probe.folds or raise labels_per_class)",
             )
+        classes = dataset_classes(config, downstream["dataset"])
+        if size and classes and size < folds * classes:
+            raise ConfigError(
+                f"probe.downstream.{name}.train_size",
+                f"{size} images cannot give each of the {classes} classes of {downstream['dataset']} the {folds} "
+                f"images the {folds}-fold cross-validation needs (at least {folds * classes}; or lower probe.folds)",
+            )
+
+
+def dataset_classes(config: dict, dataset: str) -> int | None:
+    """The number of classes of a labelled dataset (None when unknown before preparation)."""
+    if dataset == "synthetic":
+        return config["datasets"]["synthetic"].get("num_classes", 10)
+    return NUM_CLASSES.get(dataset)
 
 
 def check_baselines(config: dict) -> None:
@@ -1015,6 +1035,9 @@ def check(config: dict, workdir: str | Path = ".") -> None:
     check_probe_protocol(config)
     check_baselines(config)
     check_paper_figures(config)
+    published = config["paper_figures"].get("published")
+    if published and not os.path.isfile(Path(workdir) / published):
+        raise ConfigError("paper_figures.published", f"{published} does not exist (the published cells to compare with)")
     check_defenses(config)
     check_attack_vs_defense(config)
     check_detection(config)

@@ -63,10 +63,13 @@ def train_stolen(
     generator: torch.Generator,
     device: torch.device = torch.device("cpu"),
     description: str = "steal",
+    checkpoint: dict | None = None,
 ) -> tuple[nn.Module, list[dict]]:
     """Train a stolen encoder (plus its own head when ``with_head``) so that its output
     on uint8 ``inputs`` matches ``targets`` (constants) under ``loss``; return the
-    encoder without the head, and the training log."""
+    encoder without the head, and the training log. ``checkpoint``: fit()'s
+    ``resume_from``, ``save_state`` and ``save_every`` (``training.resumable``), as in
+    every approach's training."""
     if len(inputs) != len(targets):
         raise ValueError(f"{len(inputs)} query images but {len(targets)} answers")
     head = None
@@ -98,6 +101,7 @@ def train_stolen(
         weight_decay=weight_decay,
         generator=generator,
         description=description,
+        **(checkpoint or {}),
     )
     return stolen, history
 
@@ -152,6 +156,7 @@ def train_stolenencoder(
     generator: torch.Generator,
     device: torch.device = torch.device("cpu"),
     description: str = "steal stolenencoder",
+    checkpoint: dict | None = None,
 ) -> tuple[nn.Module, list[dict]]:
     """Train a stolen encoder (no head) with :func:`stolenencoder_loss` on uint8
     ``inputs`` and the victim's answers ``targets`` (N x D, one per image)."""
@@ -169,7 +174,7 @@ def train_stolenencoder(
 
     history = fit(
         [stolen], len(inputs), batch_loss, epochs=1, steps=steps, batch_size=batch_size, lr=lr,
-        weight_decay=weight_decay, generator=generator, description=description,
+        weight_decay=weight_decay, generator=generator, description=description, **(checkpoint or {}),
     )
     return stolen, history
 
@@ -214,6 +219,7 @@ def train_contsteal(
     generator: torch.Generator,
     device: torch.device = torch.device("cpu"),
     description: str = "steal contsteal",
+    checkpoint: dict | None = None,
 ) -> tuple[nn.Module, list[dict]]:
     """Train a stolen encoder (no head) so that f_s(A(x)) matches the victim's answer to
     a random answered view of x (:func:`contsteal_batch`) under ``loss``; the items are
@@ -230,7 +236,7 @@ def train_contsteal(
 
     history = fit(
         [stolen], len(inputs), batch_loss, epochs=1, steps=steps, batch_size=batch_size, lr=lr,
-        weight_decay=weight_decay, generator=generator, description=description,
+        weight_decay=weight_decay, generator=generator, description=description, **(checkpoint or {}),
     )
     return stolen, history
 
@@ -286,6 +292,7 @@ def steal(
     weight_decay: float,
     generator: torch.Generator,
     device: torch.device = torch.device("cpu"),
+    checkpoint: dict | None = None,
 ) -> tuple[nn.Module, list[dict], dict]:
     """Run one extraction approach on the first ``budget`` images of the query pool.
 
@@ -299,6 +306,9 @@ def steal(
     (stolenencoder). Returns the stolen encoder, its log, and the query accounting:
     distinct query images, API calls, the optimiser steps and the SoftNN temperature
     used (``temperature_factor`` resolved against the answers this budget bought).
+    ``checkpoint`` (``training.resumable``) saves and resumes the stolen encoder's
+    training; head recreation's head is fitted again on resuming (the same seed gives
+    the same head, and fit() restores the generator's state after it).
     """
     from .queries import augmented_views, images_sha256
 
@@ -309,6 +319,7 @@ def steal(
         backbone=backbone, in_channels=meta["victim_in_channels"],
         image_size=meta["victim_image_size"], steps=steps, batch_size=batch_size, lr=lr,
         weight_decay=weight_decay, generator=generator, device=device, description=f"steal {approach} {loss}",
+        checkpoint=checkpoint,
     )
     if approach == "direct":
         options = resolve_temperature(loss_options, dump.representation[:budget])

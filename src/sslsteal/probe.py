@@ -80,9 +80,20 @@ def spectrum(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     """Eigenvalues s (clamped at 0) and eigenvectors V of x^T x / n, and x V (float64):
     the curvature of the data part of the objective, up to the softmax weights.
     :func:`fit_logistic` preconditions with it; one decomposition (and one rotation of
-    the features) serves every penalty of a path."""
+    the features) serves every penalty of a path.
+
+    With fewer images than features (n < d: a few labels per class on a ResNet50's 2,048
+    features) only the n directions of the thin SVD x = U S V^T are kept: the data term's
+    gradient has no component outside x's row space, so from W = 0 the penalty keeps W
+    there and the optimum is the same (the representer theorem), with n x k unknowns
+    instead of d x k and no d x d decomposition."""
     x = x.double()
-    values, vectors = torch.linalg.eigh(x.T @ x / len(x))
+    n, d = x.shape
+    if n < d:
+        _, singular, vectors_t = torch.linalg.svd(x, full_matrices=False)
+        vectors = vectors_t.T.contiguous()
+        return (singular**2 / n).clamp_min(0), vectors, x @ vectors
+    values, vectors = torch.linalg.eigh(x.T @ x / n)
     return values.clamp_min(0), vectors, x @ vectors
 
 
@@ -187,11 +198,12 @@ def fit_logistic(
     labels = y.numpy()
     onehot_t = np.zeros((num_classes, n))
     onehot_t[labels, np.arange(n)] = 1.0
-    size = num_classes * d
+    width = vectors.shape[1]  # d, or n when the basis is thin (spectrum)
+    size = num_classes * width
     last = {}
 
     def evaluate(theta: np.ndarray, exact: bool = False) -> tuple[float, np.ndarray, bool]:
-        u, bias = theta[:size].reshape(num_classes, d), theta[size:]
+        u, bias = theta[:size].reshape(num_classes, width), theta[size:]
         logits = u @ scaled_t
         logits += bias[:, None]
         top = logits.max(0)
@@ -224,7 +236,7 @@ def fit_logistic(
                 break
             restarted += 1
     flat = torch.from_numpy(theta)
-    weight = (flat[:size].view(num_classes, d) * torch.from_numpy(scale)) @ vectors.T
+    weight = (flat[:size].view(num_classes, width) * torch.from_numpy(scale)) @ vectors.T
     info = {
         "iterations": iterations,
         "converged": bool(last["gradient"] <= TOLERANCE),
@@ -435,11 +447,28 @@ def decode_correct(text: str, n: int) -> np.ndarray:
     return np.unpackbits(np.frombuffer(base64.b64decode(text), dtype=np.uint8))[:n].astype(bool)
 
 
-def subset(n: int, size: int | None, seed: int) -> np.ndarray:
-    """A seeded random subset of ``size`` indices out of ``n`` (all when size is None)."""
+def subset(labels: torch.Tensor | np.ndarray, size: int | None, seed: int, per_class_floor: int = 0) -> np.ndarray:
+    """A seeded random subset of ``size`` of the images (all when size is None) holding
+    at least ``per_class_floor`` images of every class: that many drawn from each class
+    first, the rest uniformly from the images left. With the floor at the number of
+    cross-validation folds, every class is in every held-out fold; a class with fewer
+    images than the floor is refused, naming it."""
+    labels = np.asarray(labels)
+    n = len(labels)
     if size is None or size >= n:
         return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+    rng = np.random.default_rng(seed)
+    floor = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if len(members) < per_class_floor:
+            raise ValueError(f"class {c} has only {len(members)} images, fewer than {per_class_floor} per class")
+        floor.append(rng.choice(members, size=per_class_floor, replace=False))
+    floor = np.concatenate(floor)
+    if len(floor) > size:
+        raise ValueError(f"{size} images cannot hold {per_class_floor} of each of {len(np.unique(labels))} classes")
+    rest = np.setdiff1d(np.arange(n), floor)
+    return np.sort(np.concatenate([floor, rng.choice(rest, size=size - len(floor), replace=False)]))
 
 
 def per_class_subset(labels: torch.Tensor | np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -455,7 +484,7 @@ def per_class_subset(labels: torch.Tensor | np.ndarray, per_class: int, seed: in
     return np.sort(np.concatenate(chosen))
 
 
-def downstream_images(root, downstream: dict, seed: int):
+def downstream_images(root, downstream: dict, seed: int, folds: int = FOLDS):
     """The probe's labelled training images and its test images for one downstream block
     (``probe.downstream.<name>``) and probe seed: the labelled subset drawn by the seed
     (``labels_per_class`` per class, else ``train_size`` images), the last ``test_last``
@@ -467,7 +496,7 @@ def downstream_images(root, downstream: dict, seed: int):
     if downstream.get("labels_per_class"):
         keep = per_class_subset(train_labels, downstream["labels_per_class"], seed)
     else:
-        keep = subset(len(train_images), downstream.get("train_size"), seed)
+        keep = subset(train_labels, downstream.get("train_size"), seed, per_class_floor=folds)
     train_images, train_labels = train_images[keep], train_labels[keep]
     if downstream.get("test_last"):
         test_images, test_labels = test_images[-downstream["test_last"] :], test_labels[-downstream["test_last"] :]

@@ -25,6 +25,9 @@ SPLIT_SIZES = {
     "imagenet": {"train": 1281167, "test": 50000},
 }
 DATASETS = tuple(SPLIT_SIZES)
+# Classes of the labelled datasets (synthetic: the config's num_classes; ImageNet: its
+# train folder's class folders).
+NUM_CLASSES = {"fashion_mnist": 10, "digits": 10, "cifar10": 10, "cifar100": 100, "svhn": 10, "stl10": 10}
 # Image side length of each dataset: an encoder trained on one is fed every other dataset
 # resized to it (e.g. STL10's 96 px queries to a 32 px CIFAR victim). Synthetic and
 # ImageNet: the config's image_size, else these defaults.

@@ -93,10 +93,12 @@ def train_victim(
     resume_from: dict | None = None,
     save_state: Callable[[dict], None] | None = None,
     steps: int | None = None,
+    save_every: int | None = None,
 ) -> tuple[nn.Module, dict[str, nn.Module], list[dict]]:
     """Train an SSL encoder with ``method`` on uint8 ``images``; return (encoder, heads, log).
     ``steps`` replaces the recipe's epochs with that many optimiser steps (the attacker's
-    own SSL baseline gets the extraction's steps)."""
+    own SSL baseline gets the extraction's steps); ``resume_from``, ``save_state`` and
+    ``save_every`` are fit()'s."""
     in_channels, image_size = images.shape[1], images.shape[-1]
     encoder = build_encoder(backbone, in_channels, image_size).to(device)
     heads = {k: h.to(device) for k, h in make_heads(method, encoder.representation_dim, recipe).items()}
@@ -130,6 +132,7 @@ def train_victim(
         description=f"victim {method}",
         resume_from=resume_from,
         save_state=save_state,
+        save_every=save_every,
         optimiser_name=recipe.get("optimiser", "adam"),
         momentum=recipe.get("momentum", 0.9),
         steps=steps,
