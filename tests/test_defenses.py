@@ -166,6 +166,33 @@ def test_detection_at_a_target_rate_takes_its_threshold_from_the_calibration():
         with_threshold({"kind": "detection", "fpr": 0.1}, calibration)
 
 
+def test_calibrated_detection_flags_more_of_a_views_stream_than_of_a_legitimate_one():
+    """The detector's direction, with its threshold calibrated as the workflow does (the
+    5% false-positive quantile of a legitimate stream as long as the longest one judged):
+    a head-recreation stream (two noisy views of each image, sent image by image) has far
+    more of its calls flagged than a legitimate user's stream of distinct images, with
+    disjoint 95% Wilson intervals. The tiny run cannot show this (its synthetic images
+    are near-duplicates of a few prototypes: tests/test_workflow.py says what it measured).
+    A detector flagging at random, or flagging everything, flags both alike."""
+    from sslsteal.defense_tables import wilson_interval
+
+    generator = torch.Generator().manual_seed(0)
+    calibration = torch.randn(800, 16, generator=generator)
+    threshold = calibrated_threshold(similarity_to_earlier(calibration).numpy(), 0.05)
+    images = torch.randn(400, 16, generator=generator)
+    views = torch.stack([images + 0.1 * torch.randn(400, 16, generator=generator) for _ in range(2)])
+    user = torch.randn(400, 16, generator=generator)
+    spec = {"kind": "detection", "threshold": threshold}
+    _, _, attacker = defend(views, spec, torch.Generator().manual_seed(1))
+    _, _, legitimate = defend(user, spec, torch.Generator().manual_seed(2))
+    rates = {}
+    for name, flagged in (("attacker", attacker["flagged"]), ("user", legitimate["flagged"])):
+        rate = float(flagged.float().mean())
+        rates[name] = (rate, *wilson_interval(rate, flagged.numel()))
+    assert rates["attacker"][1] > rates["user"][2], rates
+    assert rates["user"][0] <= 0.05 + 1e-9  # at most the calibrated rate (a shorter stream)
+
+
 def test_detection_records_each_querys_score():
     """The record holds each query's similarity to the user's earlier ones, in the
     order a head-recreation attacker sends them (image by image, both views of image n

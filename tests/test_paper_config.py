@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -182,5 +183,8 @@ def test_paper_comparison_table(tmp_path):
     assert row["our_stolen_minus_victim_low"] < -0.05 < row["our_stolen_minus_victim_high"] < 0
     assert row["our_stolen_low"] < 0.75 < row["our_stolen_high"] and row["seeds"] == "0 1"
     write_paper_comparison(table, tmp_path / "t.csv", tmp_path / "t.md", PUBLISHED["source"])
+    # A victim at 0% (a toy run's handful of test images): the ratio is undefined, not a crash.
+    zero = {**run, "stolen": [record(tmp_path / "z0.json", 0.0, 0)], "victim_probe": [record(tmp_path / "z1.json", 0.0, 0)]}
+    assert np.isnan(paper_comparison([{"published": cifar, "runs": [zero]}]).iloc[0]["our_ratio"])
     markdown = (tmp_path / "t.md").read_text()
     assert re.search(r"\| +-1\.9 \|", markdown) and "not run" in markdown and "2205.07890" in markdown

@@ -429,7 +429,8 @@ def paper_comparison(entries: list[dict]) -> pd.DataFrame:
                 "our_stolen_minus_victim": gap.estimate,
                 "our_stolen_minus_victim_low": gap.low,
                 "our_stolen_minus_victim_high": gap.high,
-                "our_ratio": ours_stolen.estimate / ours_victim.estimate,
+                # Undefined for a victim no better than 0% (a toy run's few test images).
+                "our_ratio": ours_stolen.estimate / ours_victim.estimate if ours_victim.estimate > 0 else float("nan"),
             }
             ours["victim_difference"] = ours["our_victim_accuracy"] - paper["paper_victim_accuracy"]
             ours["stolen_difference"] = ours["our_stolen_accuracy"] - paper["paper_stolen_accuracy"]
