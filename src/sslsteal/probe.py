@@ -457,18 +457,12 @@ def subset(labels: torch.Tensor | np.ndarray, size: int | None, seed: int, per_c
     n = len(labels)
     if size is None or size >= n:
         return np.arange(n)
-    rng = np.random.default_rng(seed)
-    floor = []
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        if len(members) < per_class_floor:
-            raise ValueError(f"class {c} has only {len(members)} images, fewer than {per_class_floor} per class")
-        floor.append(rng.choice(members, size=per_class_floor, replace=False))
-    floor = np.concatenate(floor)
+    floor = per_class_subset(labels, per_class_floor, seed)
     if len(floor) > size:
         raise ValueError(f"{size} images cannot hold {per_class_floor} of each of {len(np.unique(labels))} classes")
     rest = np.setdiff1d(np.arange(n), floor)
-    return np.sort(np.concatenate([floor, rng.choice(rest, size=size - len(floor), replace=False)]))
+    extra = np.random.default_rng([seed, 1]).choice(rest, size=size - len(floor), replace=False)
+    return np.sort(np.concatenate([floor, extra]))
 
 
 def per_class_subset(labels: torch.Tensor | np.ndarray, per_class: int, seed: int) -> np.ndarray:
