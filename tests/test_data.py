@@ -14,14 +14,7 @@ from sslsteal import data
 from sslsteal.data import index_range, load_split, make_synthetic, prepare_dataset
 from sslsteal.errors import DatasetUnavailableError
 
-
-def idx_images(images: np.ndarray) -> bytes:
-    n, h, w = images.shape
-    return (2051).to_bytes(4, "big") + n.to_bytes(4, "big") + h.to_bytes(4, "big") + w.to_bytes(4, "big") + images.tobytes()
-
-
-def idx_labels(labels: np.ndarray) -> bytes:
-    return (2049).to_bytes(4, "big") + len(labels).to_bytes(4, "big") + labels.astype(np.uint8).tobytes()
+from mirrors import idx
 
 
 @pytest.fixture
@@ -31,10 +24,10 @@ def small_mirror(tmp_path, monkeypatch):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     contents = {
-        "train-images-idx3-ubyte": idx_images(rng.integers(0, 255, (12, 28, 28), dtype=np.uint8)),
-        "train-labels-idx1-ubyte": idx_labels(rng.integers(0, 10, 12)),
-        "t10k-images-idx3-ubyte": idx_images(rng.integers(0, 255, (5, 28, 28), dtype=np.uint8)),
-        "t10k-labels-idx1-ubyte": idx_labels(rng.integers(0, 10, 5)),
+        "train-images-idx3-ubyte": idx(rng.integers(0, 255, (12, 28, 28), dtype=np.uint8)),
+        "train-labels-idx1-ubyte": idx(rng.integers(0, 10, 12)),
+        "t10k-images-idx3-ubyte": idx(rng.integers(0, 255, (5, 28, 28), dtype=np.uint8)),
+        "t10k-labels-idx1-ubyte": idx(rng.integers(0, 10, 5)),
     }
     resources = []
     for stem, content in contents.items():

@@ -22,6 +22,8 @@ import yaml
 
 from sslsteal.data import make_synthetic
 
+from mirrors import idx
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
 # What the script must run without. The GPU machine's image has torch, torchvision, h5py,
@@ -31,9 +33,7 @@ ABSENT = ("tqdm", "yaml", "snakemake", "matplotlib", "seaborn", "psutil")
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+    path.write_bytes(gzip.compress(idx(array)))
 
 
 def fake_fashion_mnist(folder: Path) -> dict:
