@@ -10,7 +10,6 @@ import pytest
 import torch
 from torchvision.datasets import FashionMNIST
 
-from sslsteal import data
 from sslsteal.data import index_range, load_split, make_synthetic, prepare_dataset
 from sslsteal.errors import DatasetUnavailableError
 
@@ -19,7 +18,10 @@ from mirrors import idx
 
 @pytest.fixture
 def small_mirror(tmp_path, monkeypatch):
-    """A mirror of tiny Fashion-MNIST-format files; torchvision's checksums patched to match."""
+    """A mirror of tiny Fashion-MNIST-format files (.gz, as torchvision downloads them)
+    and an md5sum file of their decompressed contents: the dataset's `checksums` option,
+    the supported path for a mirror whose bytes are not torchvision's. Returns the
+    mirror, the decompressed contents and the options naming both."""
     rng = np.random.default_rng(0)
     mirror = tmp_path / "mirror"
     mirror.mkdir()
@@ -29,23 +31,21 @@ def small_mirror(tmp_path, monkeypatch):
         "t10k-images-idx3-ubyte": idx(rng.integers(0, 255, (5, 28, 28), dtype=np.uint8)),
         "t10k-labels-idx1-ubyte": idx(rng.integers(0, 10, 5)),
     }
-    resources = []
     for stem, content in contents.items():
-        gz = gzip.compress(content, mtime=0)
-        (mirror / f"{stem}.gz").write_bytes(gz)
-        resources.append((f"{stem}.gz", hashlib.md5(gz).hexdigest()))
-    monkeypatch.setattr(FashionMNIST, "resources", resources)
-    monkeypatch.setattr(FashionMNIST, "mirrors", ["http://127.0.0.1:9/"])  # never reachable
-    raw_md5 = {stem: hashlib.md5(content).hexdigest() for stem, content in contents.items()}
-    monkeypatch.setitem(data.DECOMPRESSED_MD5, "FashionMNIST", raw_md5)
-    return mirror, contents
+        (mirror / f"{stem}.gz").write_bytes(gzip.compress(content, mtime=0))
+    checksums = tmp_path / "MD5SUMS"
+    checksums.write_text("".join(f"{hashlib.md5(content).hexdigest()}  {stem}\n" for stem, content in contents.items()))
+    # Not a checksum: the download tests must never reach the network.
+    monkeypatch.setattr(FashionMNIST, "mirrors", ["http://127.0.0.1:9/"])
+    return mirror, contents, {"mirrors": [str(mirror)], "download": False, "checksums": str(checksums)}
 
 
 def test_prepare_from_mirror(tmp_path, small_mirror):
-    mirror, contents = small_mirror
+    mirror, contents, options = small_mirror
     root = tmp_path / "prepared"
-    manifest = prepare_dataset("fashion_mnist", root, {"mirrors": [str(tmp_path / "absent"), str(mirror)], "download": False})
+    manifest = prepare_dataset("fashion_mnist", root, {**options, "mirrors": [str(tmp_path / "absent"), str(mirror)]})
     assert manifest["source"] == f"mirror: {mirror}"
+    assert manifest["checksums"] == options["checksums"]
     assert manifest["splits"]["train"]["n"] == 12 and manifest["splits"]["test"]["n"] == 5
     images, labels = load_split(root, "train")
     assert images.shape == (12, 1, 28, 28) and images.dtype == torch.uint8
@@ -54,9 +54,9 @@ def test_prepare_from_mirror(tmp_path, small_mirror):
 
 
 def test_corrupted_dataset_file_is_detected_and_named(tmp_path, small_mirror):
-    mirror, _ = small_mirror
+    _, _, options = small_mirror
     root = tmp_path / "prepared"
-    manifest = prepare_dataset("fashion_mnist", root, {"mirrors": [str(mirror)], "download": False})
+    manifest = prepare_dataset("fashion_mnist", root, options)
     assert "FashionMNIST/raw/train-images-idx3-ubyte" in manifest["files"]
     raw = root / "FashionMNIST/raw/train-images-idx3-ubyte"
     data = bytearray(raw.read_bytes())
@@ -68,27 +68,28 @@ def test_corrupted_dataset_file_is_detected_and_named(tmp_path, small_mirror):
 
 def test_repackaged_gzip_accepted_by_content_checksum(tmp_path, small_mirror):
     """Debian's package re-gzips the files: different .gz MD5, same content."""
-    mirror, contents = small_mirror
+    mirror, contents, options = small_mirror
     for stem, content in contents.items():
         (mirror / f"{stem}.gz").write_bytes(gzip.compress(content, mtime=12345, compresslevel=1))
-    manifest = prepare_dataset("fashion_mnist", tmp_path / "p", {"mirrors": [str(mirror)], "download": False})
+    manifest = prepare_dataset("fashion_mnist", tmp_path / "p", options)
     assert manifest["splits"]["test"]["n"] == 5
 
 
 def test_corrupt_mirror_and_no_download_says_both_fixes(tmp_path, small_mirror):
-    mirror, _ = small_mirror
+    mirror, _, options = small_mirror
     (mirror / "train-images-idx3-ubyte.gz").write_bytes(b"not the right bytes")
     with pytest.raises(DatasetUnavailableError) as err:
-        prepare_dataset("fashion_mnist", tmp_path / "p", {"mirrors": [str(mirror)], "download": False})
+        prepare_dataset("fashion_mnist", tmp_path / "p", options)
     message = str(err.value)
-    assert "train-images-idx3-ubyte.gz: checksum differs" in message
+    assert f"train-images-idx3-ubyte.gz: checksum differs from the checksums in {options['checksums']}" in message
     assert "mirrors" in message and "apt-get install dataset-fashion-mnist" in message
     assert "internet access" in message
 
 
 def test_failed_download_says_both_fixes(tmp_path, small_mirror):
+    _, _, options = small_mirror
     with pytest.raises(DatasetUnavailableError) as err:
-        prepare_dataset("fashion_mnist", tmp_path / "p", {"mirrors": [], "download": True})
+        prepare_dataset("fashion_mnist", tmp_path / "p", {**options, "mirrors": [], "download": True})
     message = str(err.value)
     assert "download from http://127.0.0.1:9/ failed" in message
     assert "dataset-fashion-mnist" in message and "download: true" in message
