@@ -390,14 +390,15 @@ def test_target_paths_of_the_default_config():
 
 
 def test_the_full_config_watermark_null_is_every_innocent():
-    """configs/full.yaml: the watermarked SimCLR's null holds the 3 plain victims, the 4
-    independent twins (its own among them), the 6 own-SSL encoders of the plain victims
-    (3 victims x 2 budgets, seed 0) and 5 random-init encoders: 18; never a copy of the
-    watermarked victim, nor an own-SSL encoder trained with its recipe (and watermark)."""
+    """configs/full.yaml: the watermarked SimCLR's null holds the 3 plain victims, its
+    independent twin, the 3 own-SSL encoders of the plain victims (5,000 queries, seed 0)
+    and 5 random-init encoders: 12; never a copy of the watermarked victim, nor an
+    own-SSL encoder trained with its recipe (and watermark)."""
     config = loaded(FULL)
     innocents = cfg.watermark_innocents(config, "simclr_wm_fashion_mnist")
-    assert len(innocents) == 18
+    assert len(innocents) == 12
     assert sum(name.startswith("victim/") for name in innocents) == 3
+    assert sum(name.startswith("independent/") for name in innocents) == 1
     assert "victim/simclr_wm_fashion_mnist" not in innocents
     assert sum(name.startswith("random_init/") for name in innocents) == 5
     assert not any("stolen" in name or name.startswith("own_ssl/simclr_wm") for name in innocents)
