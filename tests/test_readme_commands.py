@@ -35,7 +35,7 @@ PAPER = "configs/paper.yaml"
 # Outputs of a run (and local leftovers) that the sandbox must not see; everything else
 # in the checkout is linked into it. paper_figures/ holds committed outputs beside an
 # input (published.yaml), which alone is linked.
-OUTPUTS = {".git", ".snakemake", ".venv", ".pytest_cache", "data", "results", "logs", "paper_figures",
+OUTPUTS = {".git", ".snakemake", ".venv", ".pytest_cache", "data", "results", "logs", "paper_figures", "runs",
            "checkpoints", "report.html"}
 # Placeholders a README command may use, and what the test puts in their place.
 PLACEHOLDERS = {"<victim>": "simclr_fashion_mnist", "<query_set>": "fashion_mnist_test"}
