@@ -92,13 +92,20 @@ def make_synthetic(
     image_size: int = 28,
     channels: int = 1,
     num_classes: int = 10,
+    instance_detail: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Small labelled images with class structure a conv net can learn, from a seed.
 
     Each class has a prototype made of a few Gaussian blobs; an image is its class
     prototype shifted by up to 3 pixels, rescaled in contrast and corrupted by noise.
+    With ``instance_detail`` > 0 each image also gets blobs of its own (that amplitude
+    relative to the prototype's): without them the images of a class are one of 49
+    shifts of its prototype plus noise, so a stream of different images holds
+    near-duplicates and no image has anything an encoder could memorise. Drawn from a
+    second generator, so 0 gives the same bytes as before the option existed.
     """
     rng = np.random.default_rng(seed)
+    detail_rng = np.random.default_rng([seed, 1])
     grid = np.arange(image_size)
     yy, xx = np.meshgrid(grid, grid, indexing="ij")
     prototypes = np.zeros((num_classes, channels, image_size, image_size))
@@ -112,12 +119,23 @@ def make_synthetic(
     prototypes -= prototypes.min(axis=(1, 2, 3), keepdims=True)
     prototypes /= prototypes.max(axis=(1, 2, 3), keepdims=True)
 
+    def own_blobs() -> np.ndarray:
+        detail = np.zeros((channels, image_size, image_size))
+        for _ in range(3):
+            cy, cx = detail_rng.uniform(2, image_size - 2, size=2)
+            width = detail_rng.uniform(1.0, 2.5)
+            weight = detail_rng.uniform(0.5, 1.0) * detail_rng.choice([-1.0, 1.0])
+            detail += weight * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * width**2))
+        return instance_detail * detail
+
     def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
         labels = rng.permutation(np.arange(n) % num_classes)
         images = np.empty((n, channels, image_size, image_size), dtype=np.uint8)
         for i, label in enumerate(labels):
             shift = rng.integers(-3, 4, size=2)
             image = np.roll(prototypes[label], tuple(shift), axis=(1, 2))
+            if instance_detail:
+                image = image + own_blobs()
             image = image * rng.uniform(0.7, 1.3) + rng.normal(0, 0.12, size=image.shape)
             images[i] = np.clip(image * 255, 0, 255).astype(np.uint8)
         return images, labels.astype(np.int64)
@@ -150,6 +168,7 @@ def prepare_dataset(name: str, root: str | Path, options: dict, workers: int | N
             image_size=options.get("image_size", 28),
             channels=options.get("channels", 1),
             num_classes=options.get("num_classes", 10),
+            instance_detail=options.get("instance_detail", 0.0),
         )
         target = root / "synthetic.npz"
         with atomic_path(target) as tmp:
