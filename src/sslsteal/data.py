@@ -108,13 +108,16 @@ def make_synthetic(
     detail_rng = np.random.default_rng([seed, 1])
     grid = np.arange(image_size)
     yy, xx = np.meshgrid(grid, grid, indexing="ij")
+
+    def gaussian(cy: float, cx: float, width: float) -> np.ndarray:
+        return np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * width**2))
     prototypes = np.zeros((num_classes, channels, image_size, image_size))
     for c in range(num_classes):
         for _ in range(4):
             cy, cx = rng.uniform(4, image_size - 4, size=2)
             width = rng.uniform(1.5, 4.0)
             weight = rng.uniform(0.5, 1.0) * rng.choice([-1.0, 1.0])
-            blob = weight * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * width**2))
+            blob = weight * gaussian(cy, cx, width)
             prototypes[c] += blob * rng.uniform(0.5, 1.0, size=(channels, 1, 1))
     prototypes -= prototypes.min(axis=(1, 2, 3), keepdims=True)
     prototypes /= prototypes.max(axis=(1, 2, 3), keepdims=True)
@@ -125,7 +128,7 @@ def make_synthetic(
             cy, cx = detail_rng.uniform(2, image_size - 2, size=2)
             width = detail_rng.uniform(1.0, 2.5)
             weight = detail_rng.uniform(0.5, 1.0) * detail_rng.choice([-1.0, 1.0])
-            detail += weight * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * width**2))
+            detail += weight * gaussian(cy, cx, width)
         return instance_detail * detail
 
     def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
